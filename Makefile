@@ -1,0 +1,48 @@
+# The two commands a newcomer needs are `make run` and `make test`; everything they
+# depend on is installed from here, so a fresh machine and CI behave the same.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+LISTEN ?= 127.0.0.1:5353
+
+# Debian packages the tests drive as real clients and peers: dig, and dnsmasq as an upstream.
+TEST_DEBS  = bind9-dnsutils dnsmasq-base
+BENCH_DEBS = dnsperf dnsmasq-base
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint bench debs-test debs-bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/clusterdns serve --manifests manifests --listen $(LISTEN)
+
+test: $(BIN)/.installed debs-test
+	$(BIN)/ruff check clusterdns tests bench
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check clusterdns tests bench
+
+bench: $(BIN)/.installed debs-bench
+	$(BIN)/python bench/run.py
+
+# Install only the Debian packages that are missing, so repeated runs need no network.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+endef
+
+debs-test:
+	$(call apt_install,$(TEST_DEBS))
+
+debs-bench:
+	$(call apt_install,$(BENCH_DEBS))
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .hypothesis

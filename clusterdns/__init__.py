@@ -1,0 +1,3 @@
+"""clusterdns: Kubernetes cluster DNS answered from manifest files."""
+
+__version__ = "0.1.0"

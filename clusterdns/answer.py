@@ -1,0 +1,98 @@
+"""Answering one question from a zone. Pure: no sockets, no clock, no logging.
+
+The result is either a `Reply` (what goes back, before it is packed) or `FORWARD`, which
+tells the server the question belongs to the upstream resolvers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .records import (
+    AAAA,
+    ANY,
+    AXFR,
+    CNAME,
+    HINFO,
+    IXFR,
+    NOERROR,
+    NXDOMAIN,
+    PTR,
+    REFUSED,
+    A,
+    Record,
+    fqdn,
+)
+from .zone import Zone
+
+MAX_CNAME_CHAIN = 10  # as CoreDNS's backend lookup
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer ready to pack: rcode and sections, names lowercase.
+
+    `chase` names an out-of-zone CNAME target (an ExternalName service) whose addresses the
+    server may append from upstream.
+    """
+
+    rcode: int
+    answer: tuple[Record, ...] = ()
+    authority: tuple[Record, ...] = ()
+    additional: tuple[Record, ...] = ()
+    authoritative: bool = True
+    chase: str = ""
+
+
+class Forward:
+    """The question is outside every zone clusterdns owns."""
+
+    def __repr__(self) -> str:
+        return "FORWARD"
+
+
+FORWARD = Forward()
+
+
+def answer(zone: Zone, qname: str, qtype: int) -> Reply | Forward:
+    """Answer `qname`/`qtype` (class IN) from `zone`, as CoreDNS's kubernetes plugin would."""
+    name = fqdn(qname)
+    if not zone.in_zone(name):
+        # Reverse names are ours only for the PTR records we hold; everything else falls
+        # through to the upstreams, like CoreDNS's `fallthrough in-addr.arpa ip6.arpa`.
+        node = zone.nodes.get(name) if qtype == PTR else None
+        return Reply(NOERROR, node[PTR]) if node else FORWARD
+    if qtype in (AXFR, IXFR):
+        return Reply(REFUSED, authoritative=False)
+    node = zone.lookup(name)
+    if node is None:
+        return Reply(NXDOMAIN, authority=(zone.soa,))
+    if qtype == ANY:
+        # RFC 8482: one synthesized HINFO instead of everything the name has.
+        return Reply(NOERROR, (Record(name, HINFO, zone.ttl, ("RFC8482", "")),))
+    records = node.get(qtype)
+    if records:
+        return Reply(NOERROR, records, additional=zone.additional.get((name, qtype), ()))
+    cname = node.get(CNAME)
+    if cname and qtype in (A, AAAA):
+        return _follow(zone, cname[0], qtype)
+    return Reply(NOERROR, authority=(zone.soa,))
+
+
+def _follow(zone: Zone, cname: Record, qtype: int) -> Reply:
+    """Follow a CNAME chain inside the zone; stop at the first name outside it."""
+    chain = [cname]
+    while len(chain) <= MAX_CNAME_CHAIN:
+        target = str(chain[-1].data)
+        if not zone.in_zone(target):
+            return Reply(NOERROR, tuple(chain), chase=target)
+        node = zone.lookup(target)
+        if node is None:
+            return Reply(NXDOMAIN, tuple(chain), authority=(zone.soa,))
+        if node.get(qtype):
+            return Reply(NOERROR, tuple(chain) + node[qtype])
+        following = node.get(CNAME)
+        if not following or following[0] in chain:
+            break
+        chain.append(following[0])
+    return Reply(NOERROR, tuple(chain), authority=(zone.soa,))

@@ -1,0 +1,150 @@
+"""Command line: parses options into a Config and hands it on; no DNS logic here."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from . import manifests, resolvconf, zone
+from .clusterips import DEFAULT_CIDRS
+from .config import DEFAULT_LISTEN, POD_MODES, Config, ZoneSettings
+from .model import Cluster
+
+log = logging.getLogger("clusterdns")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`HOST:PORT`, `[V6]:PORT`, or a bare host (port 53)."""
+    host, port = value, "53"
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else "53"
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    try:
+        ipaddress.ip_address(host)
+        number = int(port)
+        if not 0 <= number <= 65535:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT with an IP address") from None
+    return host, number
+
+
+def _zone_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--domain", default="cluster.local", show_default=True,
+                     help="Cluster domain (the zone served)."),
+        click.option("--ttl", default=5, show_default=True, type=click.IntRange(0, 86400),
+                     help="TTL of cluster records."),
+        click.option("--pods", default="insecure", show_default=True, type=click.Choice(POD_MODES),
+                     help="Pod records a-b-c-d.<ns>.pod.<zone>, as CoreDNS's `pods` option."),
+        click.option("--service-cidr", "service_cidrs", multiple=True,
+                     help=f"Range for derived cluster IPs, one per family "
+                          f"[default: {', '.join(DEFAULT_CIDRS)}]."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _cidrs(values: tuple[str, ...]) -> tuple[str, ...]:
+    return DEFAULT_CIDRS + values if values else DEFAULT_CIDRS
+
+
+def _load_or_exit(paths: tuple[str, ...], cidrs: tuple[str, ...]) -> Cluster:
+    cluster, errors = manifests.load(paths, _cidrs(cidrs))
+    if errors:
+        for error in errors:
+            click.echo(f"error: {error}", err=True)
+        click.echo(f"{len(errors)} problem(s) in {', '.join(paths)}", err=True)
+        sys.exit(1)
+    return cluster
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def main(verbose: bool) -> None:
+    """Kubernetes cluster DNS from manifest files."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@main.command()
+@click.option("--manifests", "paths", multiple=True, default=("manifests",), show_default=True,
+              type=click.Path(exists=True), help="Manifest folder or file (repeatable).")
+@click.option("--listen", multiple=True, help="HOST:PORT for UDP and TCP (repeatable) "
+              f"[default: {DEFAULT_LISTEN[0]}:{DEFAULT_LISTEN[1]}].")
+@click.option("--log-queries", is_flag=True, help="Log every query and its rcode.")
+@_zone_options
+def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, domain: str,
+          ttl: int, pods: str, service_cidrs: tuple[str, ...]) -> None:
+    """Serve the cluster zone built from the manifests."""
+    from .server import serve as run_server
+
+    addresses = tuple(parse_listen(v) for v in listen) or (DEFAULT_LISTEN,)
+    specific = tuple(h for h, _ in addresses if not ipaddress.ip_address(h).is_unspecified)
+    settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods,
+                            ns_addresses=specific or ("127.0.0.1",))
+    config = Config(manifests=paths, listen=addresses, zone=settings,
+                    service_cidrs=_cidrs(service_cidrs), log_queries=log_queries)
+    cluster = _load_or_exit(paths, service_cidrs)
+    current = zone.build(cluster, settings, serial=int(time.time()))
+    _install_uvloop()
+    try:
+        asyncio.run(run_server(config, current))
+    except OSError as exc:
+        click.echo(f"error: cannot listen: {exc}", err=True)
+        sys.exit(1)
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@_zone_options
+def check(paths: tuple[str, ...], domain: str, ttl: int, pods: str,
+          service_cidrs: tuple[str, ...]) -> None:
+    """Validate manifests: print every problem (exit 1) or a summary (exit 0)."""
+    cluster = _load_or_exit(paths, service_cidrs)
+    built = zone.build(cluster, ZoneSettings(domain=domain, ttl=ttl, pods=pods))
+    stats = built.stats
+    click.echo(f"ok: {stats['services']} services, {stats['pods']} pods, "
+               f"{stats['endpoints']} endpoints, {stats['records']} records")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@_zone_options
+def records(paths: tuple[str, ...], domain: str, ttl: int, pods: str,
+            service_cidrs: tuple[str, ...]) -> None:
+    """Print the zone the server would serve, one record a line, sorted."""
+    cluster = _load_or_exit(paths, service_cidrs)
+    built = zone.build(cluster, ZoneSettings(domain=domain, ttl=ttl, pods=pods))
+    for record in built.records():
+        click.echo(record.text())
+
+
+@main.command("resolv-conf")
+@click.option("--namespace", default="default", show_default=True)
+@click.option("--nameserver", default="127.0.0.1", show_default=True)
+@click.option("--domain", default="cluster.local", show_default=True)
+def resolv_conf(namespace: str, nameserver: str, domain: str) -> None:
+    """Print the resolv.conf a pod in NAMESPACE would get, pointed at clusterdns."""
+    click.echo(resolvconf.resolv_conf(namespace, nameserver, domain), nl=False)

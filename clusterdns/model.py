@@ -1,0 +1,135 @@
+"""The cluster as clusterdns sees it: plain frozen values, parsed once at the edge.
+
+Kubernetes spreads what DNS needs over Services, Pods, Endpoints and EndpointSlices.
+Everything here is already validated and normalised (lowercase where DNS compares
+case-insensitively, canonical IP text), so the zone builder never re-checks input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CLUSTER_IP = "ClusterIP"
+NODE_PORT = "NodePort"
+LOAD_BALANCER = "LoadBalancer"
+EXTERNAL_NAME = "ExternalName"
+SERVICE_TYPES = (CLUSTER_IP, NODE_PORT, LOAD_BALANCER, EXTERNAL_NAME)
+
+# A port with no number, as CoreDNS marks endpoints that declare no ports: they still
+# give A/AAAA records but no SRV record.
+NO_PORT = -1
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePort:
+    """One entry of `spec.ports`; `name` is "" for an unnamed port."""
+
+    name: str
+    port: int
+    protocol: str = "TCP"
+    target_port: int | str | None = None
+
+    def endpoint_port(self, pod: Pod | None = None) -> EndpointPort:
+        """The port an endpoint controller would publish for this service port on `pod`.
+
+        A named targetPort is looked up in the pod's container ports; when it cannot be
+        resolved the port is left out, as the endpoints controller does.
+        """
+        target = self.target_port
+        if target is None:
+            number = self.port
+        elif isinstance(target, int):
+            number = target
+        else:
+            number = dict(pod.container_ports).get(target, NO_PORT) if pod else NO_PORT
+        return EndpointPort(self.name, number, self.protocol)
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A Service; `cluster_ips` is empty for headless and ExternalName services."""
+
+    namespace: str
+    name: str
+    type: str = CLUSTER_IP
+    cluster_ips: tuple[str, ...] = ()
+    headless: bool = False
+    external_name: str = ""
+    selector: tuple[tuple[str, str], ...] | None = None
+    ports: tuple[ServicePort, ...] = ()
+    publish_not_ready: bool = False
+    ip_families: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    @property
+    def needs_cluster_ip(self) -> bool:
+        """True for a ClusterIP-like service whose manifest leaves the address to us."""
+        return self.type != EXTERNAL_NAME and not self.headless and not self.cluster_ips
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    """A Pod; with no kubelet here, its IPs come from `status.podIP(s)` in the manifest."""
+
+    namespace: str
+    name: str
+    labels: tuple[tuple[str, str], ...] = ()
+    hostname: str = ""
+    subdomain: str = ""
+    ips: tuple[str, ...] = ()
+    ready: bool = True
+    container_ports: tuple[tuple[str, int], ...] = ()
+
+    def matches(self, selector: tuple[tuple[str, str], ...]) -> bool:
+        """Whether every key=value of a service selector is among this pod's labels."""
+        labels = dict(self.labels)
+        return all(labels.get(k) == v for k, v in selector)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointPort:
+    name: str
+    port: int
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointAddress:
+    ip: str
+    hostname: str = ""
+    ready: bool = True
+    target: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSet:
+    """One Endpoints subset or one EndpointSlice: addresses that share a port list.
+
+    Both API shapes normalise to this, joined to their service by `service`.
+    """
+
+    namespace: str
+    service: str
+    addresses: tuple[EndpointAddress, ...]
+    ports: tuple[EndpointPort, ...]
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """Everything loaded from the manifests, ready for the zone builder."""
+
+    services: tuple[Service, ...] = ()
+    pods: tuple[Pod, ...] = ()
+    endpoints: tuple[EndpointSet, ...] = ()
+    namespaces: frozenset[str] = field(default_factory=frozenset)
+
+    def summary(self) -> str:
+        """A one-line count of what was loaded, for logs and `clusterdns check`."""
+        return (
+            f"{len(self.services)} services, {len(self.pods)} pods, "
+            f"{len(self.endpoints)} endpoint sets, {len(self.namespaces)} namespaces"
+        )

@@ -1,0 +1,318 @@
+"""The cluster zone: every record the manifests imply, indexed for lookup. Pure.
+
+`build` does all the Kubernetes reasoning once (which endpoints are ready, which pods a
+selector picks, which names exist), so answering a question is a dictionary lookup. The
+rules follow the Kubernetes DNS specification and CoreDNS's `kubernetes` plugin; where
+they differ, CoreDNS wins (see docs/records.md).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .config import DNS_SCHEMA_VERSION, ZoneSettings
+from .model import EXTERNAL_NAME, NO_PORT, Cluster, EndpointAddress, EndpointPort, Service
+from .records import AAAA, CNAME, NS, PTR, SOA, SRV, TXT, A, Record, fqdn
+
+# A name's records by type; an empty mapping is a name that exists with no records
+# (an empty non-terminal such as `default.svc.cluster.local`).
+Node = Mapping[int, tuple[Record, ...]]
+# A ready (or published) address with the ports it serves.
+Endpoint = tuple[EndpointAddress, tuple[EndpointPort, ...]]
+
+SCHEMA_TTL = 28800  # dns-version TXT, as the specification's example and CoreDNS use
+SOA_TTL_CAP = 300
+
+
+@dataclass(frozen=True)
+class Zone:
+    """An immutable snapshot of the cluster zone and the reverse names it owns."""
+
+    origin: str
+    ttl: int
+    pods_mode: str
+    soa: Record
+    nodes: Mapping[str, Node]
+    additional: Mapping[tuple[str, int], tuple[Record, ...]]
+    namespaces: frozenset[str]
+    pod_ips: frozenset[tuple[str, str]]
+    stats: Mapping[str, int] = field(default_factory=dict)
+
+    def in_zone(self, name: str) -> bool:
+        """Whether a lowercase FQDN is the cluster zone or below it."""
+        return name == self.origin or name.endswith("." + self.origin)
+
+    def lookup(self, name: str) -> Node | None:
+        """The records of a lowercase FQDN, pod names included; None if it does not exist."""
+        node = self.nodes.get(name)
+        return node if node is not None else self._pod(name)
+
+    def _pod(self, name: str) -> Node | None:
+        # <dashed-ip>.<namespace>.pod.<zone>, computed on demand: in insecure mode every
+        # address is a name, far too many to list.
+        if self.pods_mode == "disabled" or not name.endswith(".pod." + self.origin):
+            return None
+        labels = name[: -len(".pod." + self.origin)].split(".")
+        if len(labels) != 2 or labels[1] not in self.namespaces:
+            return None
+        ip = address_of_dashed(labels[0])
+        if ip is None:
+            return None
+        if self.pods_mode == "verified" and (labels[1], ip) not in self.pod_ips:
+            return None
+        rtype = A if ":" not in ip else AAAA
+        return {rtype: (Record(name, rtype, self.ttl, ip),)}
+
+    def records(self) -> list[Record]:
+        """Every record, sorted as `clusterdns records` shows them; pods with IPs included."""
+        out = [r for node in self.nodes.values() for rrs in node.values() for r in rrs]
+        if self.pods_mode != "disabled":
+            for namespace, ip in self.pod_ips:
+                name = f"{dashed(ip)}.{namespace}.pod.{self.origin}"
+                out.extend(r for rrs in (self.lookup(name) or {}).values() for r in rrs)
+        return sorted(set(out), key=lambda r: (r.name != self.origin, r.name, r.rtype, r.text()))
+
+
+def dashed(ip: str) -> str:
+    """The dashed form CoreDNS uses in pod and endpoint names (`fd00--1` for `fd00::1`)."""
+    if "." in ip:
+        return ip.replace(".", "-")
+    name = ip.replace(":", "-")
+    return name + "0" if name.endswith("-") else name
+
+
+def address_of_dashed(label: str) -> str | None:
+    """The IP a dashed pod label stands for, read as CoreDNS reads it; None if none."""
+    if label.count("-") == 3 and "--" not in label:
+        text = label.replace("-", ".")
+    else:
+        text = label.replace("-", ":")
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def reverse_name(ip: str) -> str:
+    """The in-addr.arpa / ip6.arpa name of an address (full nibbles for IPv6)."""
+    return ipaddress.ip_address(ip).reverse_pointer + "."
+
+
+def _family_type(ip: str) -> int:
+    return AAAA if ":" in ip else A
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """One (address, port) pair a service resolves to, as CoreDNS enumerates them."""
+
+    name: str  # the SRV target: the service name, or <endpoint>.<service name>
+    ip: str
+    port: EndpointPort
+
+
+class _Builder:
+    def __init__(self, settings: ZoneSettings, origin: str) -> None:
+        self.ttl = settings.ttl
+        self.origin = origin
+        self.nodes: dict[str, dict[int, list[Record]]] = defaultdict(lambda: defaultdict(list))
+        self.additional: dict[tuple[str, int], list[Record]] = defaultdict(list)
+        self.ptr_service: dict[str, str] = {}
+        self.ptr_endpoints: dict[str, list[str]] = defaultdict(list)
+
+    def add(self, name: str, rtype: int, data: object, ttl: int | None = None) -> None:
+        rrs = self.nodes[name][rtype]
+        record = Record(name, rtype, self.ttl if ttl is None else ttl, data)  # type: ignore[arg-type]
+        if record not in rrs:
+            rrs.append(record)
+
+    def exists(self, name: str) -> None:
+        self.nodes[name]
+
+    def address(self, name: str, ip: str) -> None:
+        self.add(name, _family_type(ip), ip)
+
+    def srv(self, name: str, targets: list[_Target]) -> None:
+        """SRV records as CoreDNS writes them: priority 0, weight 100/n, A/AAAA extra.
+
+        n counts every (address, port) pair before duplicates and port-less pairs are
+        dropped, which is why a dual-stack service's single SRV has weight 50.
+        """
+        if not targets:
+            return
+        weight = max(1, 100 // len(targets))
+        for target in targets:
+            if target.port.port == NO_PORT:
+                continue
+            self.add(name, SRV, (0, weight, target.port.port, target.name))
+            extra = Record(target.name, _family_type(target.ip), self.ttl, target.ip)
+            if extra not in self.additional[(name, SRV)]:
+                self.additional[(name, SRV)].append(extra)
+        if SRV not in self.nodes.get(name, {}):
+            self.exists(name)
+
+    def service(self, service: Service, endpoints: list[Endpoint]) -> None:
+        name = f"{service.name}.{service.namespace}.svc.{self.origin}"
+        if service.type == EXTERNAL_NAME:
+            self.add(name, CNAME, service.external_name + ".")
+            return
+        # Endpoint names (<hostname>.<service>) resolve for every service with endpoints,
+        # headless or not, as in CoreDNS; the service name itself differs.
+        endpoint_targets = [
+            _Target(f"{endpoint_label(address)}.{name}", address.ip, port)
+            for address, ports in endpoints
+            for port in ports
+        ]
+        for address, _ in endpoints:
+            host = f"{endpoint_label(address)}.{name}"
+            self.address(host, address.ip)
+            self.ptr_endpoints[address.ip].append(host)
+        if service.headless:
+            if not endpoint_targets:
+                return  # no ready endpoints: NXDOMAIN, as the specification says
+            for address, _ in endpoints:
+                self.address(name, address.ip)
+            targets = endpoint_targets
+        else:
+            for ip in service.cluster_ips:
+                self.address(name, ip)
+                self.ptr_service.setdefault(ip, name)
+            targets = [
+                _Target(name, ip, EndpointPort(p.name, p.port, p.protocol))
+                for p in service.ports
+                for ip in service.cluster_ips
+            ]
+        self.exists(name)
+        self.srv(name, targets)
+        named = {(t.port.name, t.port.protocol.lower()) for t in targets if t.port.name}
+        for port_name, protocol in sorted(named):
+            self.srv(
+                f"_{port_name}._{protocol}.{name}",
+                [t for t in targets
+                 if t.port.name == port_name and t.port.protocol.lower() == protocol],
+            )
+
+    def reverse(self) -> None:
+        for ip, name in self.ptr_service.items():
+            self.add(reverse_name(ip), PTR, name)
+        for ip, names in self.ptr_endpoints.items():
+            if ip not in self.ptr_service:
+                for name in names:
+                    self.add(reverse_name(ip), PTR, name)
+
+    def fill_empty_non_terminals(self) -> None:
+        suffix = "." + self.origin
+        for name in list(self.nodes):
+            while name.endswith(suffix):
+                name = name.split(".", 1)[1]
+                if name in self.nodes:
+                    break
+                self.exists(name)
+
+
+def endpoint_label(address: EndpointAddress) -> str:
+    """An endpoint's first label: its hostname, else its dashed IP (CoreDNS)."""
+    return address.hostname or dashed(address.ip)
+
+
+def service_endpoints(cluster: Cluster) -> dict[tuple[str, str], list[Endpoint]]:
+    """The endpoints of every service, as an endpoints controller would publish them.
+
+    Hand-written Endpoints or EndpointSlices of the service's name win; otherwise a
+    selector picks the namespace's pods that have an IP. Not-ready addresses are dropped
+    unless the service publishes them.
+    """
+    written: dict[tuple[str, str], list[Endpoint]] = defaultdict(list)
+    for endpoint_set in cluster.endpoints:
+        key = (endpoint_set.namespace, endpoint_set.service)
+        written[key].extend((a, endpoint_set.ports) for a in endpoint_set.addresses)
+    pods_by_namespace = defaultdict(list)
+    for pod in cluster.pods:
+        if pod.ips:
+            pods_by_namespace[pod.namespace].append(pod)
+
+    result = {}
+    for service in cluster.services:
+        if service.type == EXTERNAL_NAME:
+            continue
+        if service.key in written:
+            entries = written[service.key]
+        elif service.selector:
+            entries = []
+            for pod in pods_by_namespace[service.namespace]:
+                if not pod.matches(service.selector):
+                    continue
+                hostname = pod.hostname if pod.subdomain == service.name else ""
+                ports = tuple(p.endpoint_port(pod) for p in service.ports)
+                ports = tuple(p for p in ports if p.port != NO_PORT) or (EndpointPort("", NO_PORT),)
+                entries.extend(
+                    (EndpointAddress(ip, hostname, pod.ready, pod.name), ports) for ip in pod.ips
+                )
+        else:
+            entries = []
+        result[service.key] = [
+            (address, ports) for address, ports in entries
+            if address.ready or service.publish_not_ready
+        ]
+    return result
+
+
+def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 0) -> Zone:
+    """Compute every record of the cluster zone from the loaded manifests.
+
+    `serial` is the SOA serial; the caller passes a clock reading so this stays pure.
+    """
+    settings = settings or ZoneSettings()
+    origin = fqdn(settings.domain)
+    b = _Builder(settings, origin)
+    ns_name = f"ns.dns.{origin}"
+    soa = Record(
+        origin, SOA, min(settings.ttl, SOA_TTL_CAP),
+        (ns_name, f"hostmaster.{origin}", serial & 0xFFFFFFFF, 7200, 1800, 86400, settings.ttl),
+    )
+    b.nodes[origin][SOA].append(soa)
+    b.add(origin, NS, ns_name)
+    for ip in settings.ns_addresses:
+        b.address(ns_name, ip)
+        b.additional[(origin, NS)].append(Record(ns_name, _family_type(ip), settings.ttl, ip))
+    b.add(f"dns-version.{origin}", TXT, DNS_SCHEMA_VERSION, SCHEMA_TTL)
+    b.exists(f"svc.{origin}")
+    b.exists(f"pod.{origin}")
+
+    for namespace in cluster.namespaces:
+        b.exists(f"{namespace}.svc.{origin}")
+        if settings.pods != "disabled":
+            b.exists(f"{namespace}.pod.{origin}")
+
+    endpoints = service_endpoints(cluster)
+    for service in cluster.services:
+        b.service(service, endpoints.get(service.key, []))
+    b.reverse()
+    b.fill_empty_non_terminals()
+
+    nodes = {name: {t: tuple(rrs) for t, rrs in node.items()} for name, node in b.nodes.items()}
+    pod_ips = frozenset((p.namespace, ip) for p in cluster.pods for ip in p.ips)
+    return Zone(
+        origin=origin,
+        ttl=settings.ttl,
+        pods_mode=settings.pods,
+        soa=soa,
+        nodes=nodes,
+        additional={k: tuple(v) for k, v in b.additional.items()},
+        namespaces=cluster.namespaces,
+        pod_ips=pod_ips,
+        stats={
+            "services": len(cluster.services),
+            "pods": len(cluster.pods),
+            "endpoints": sum(len(v) for v in endpoints.values()),
+            "names": len(nodes),
+            "records": _count(nodes.values()),
+        },
+    )
+
+
+def _count(nodes: Iterable[Node]) -> int:
+    return sum(len(rrs) for node in nodes for rrs in node.values())
