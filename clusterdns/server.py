@@ -39,6 +39,10 @@ class Responder:
         self.zone = zone
         self.log_queries = log_queries
 
+    def swap(self, zone: Zone) -> None:
+        """Serve `zone` from now on; everything derived from a zone changes in this one step."""
+        self.zone = zone
+
     def respond(self, data: bytes, peer: tuple[Any, ...], tcp: bool) -> bytes | Pending | None:
         """The reply to `data`, a coroutine when it must wait for an upstream, or None."""
         try:

@@ -1,0 +1,133 @@
+"""Shared test helpers: the real server as a subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rdatatype
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "manifests"
+FIXTURES = Path(__file__).resolve().parent / "manifests"
+_READY = re.compile(r"serving \S+ .* on (?P<addrs>.+) \(udp\+tcp\)")
+
+
+class ServerProcess:
+    """`clusterdns serve` in a subprocess; its log is collected as it runs."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.lines: list[str] = []
+        self.host = ""
+        self.port = 0
+        self.addresses: list[tuple[str, int]] = []
+        self._ready = threading.Event()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "clusterdns", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+            env={**os.environ, **(env or {})},
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self._ready.wait(15) or not self.addresses:
+            self.stop()
+            raise RuntimeError("server did not start:\n" + self.log)
+        self.host, self.port = self.addresses[0]
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            match = _READY.search(line)
+            if match:
+                for addr in match["addrs"].split(", "):
+                    host, _, port = addr.rpartition(":")
+                    self.addresses.append((host.strip("[]"), int(port)))
+                self._ready.set()
+        self._ready.set()
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_log(self, pattern: str, timeout: float = 5.0) -> str:
+        """The first log line matching `pattern`, waiting for it to appear."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if regex.search(line):
+                    return line
+            time.sleep(0.02)
+        raise AssertionError(f"no log line matching {pattern!r} in:\n{self.log}")
+
+    def query(self, name: str, rdtype: str | int = "A", tcp: bool = False,
+              use_edns: int | bool = False, payload: int = 1232,
+              timeout: float = 2.0) -> dns.message.Message:
+        request = dns.message.make_query(name, rdtype, use_edns=use_edns, payload=payload)
+        send = dns.query.tcp if tcp else dns.query.udp
+        return send(request, self.host, port=self.port, timeout=timeout)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def start_server() -> Iterator:
+    """Start servers with given CLI args (after `serve`); all are stopped at teardown."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, listen: str = "127.0.0.1:0", env: dict[str, str] | None = None
+              ) -> ServerProcess:
+        extra = [] if "--listen" in args else ["--listen", listen]
+        server = ServerProcess(["serve", *args, *extra], env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def example_server() -> Iterator[ServerProcess]:
+    """One server on the article's manifests, shared by a test module."""
+    server = ServerProcess(["serve", "--manifests", str(EXAMPLES), "--listen", "127.0.0.1:0"])
+    yield server
+    server.stop()
+
+
+def dig(server: ServerProcess, *args: str) -> str:
+    """Run Debian's dig against `server` and return its output."""
+    if not shutil.which("dig"):
+        pytest.fail("dig is missing: `make test` installs bind9-dnsutils")
+    command = ["dig", f"@{server.host}", "-p", str(server.port), "+time=2", "+tries=1", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=20).stdout
+
+
+def rrset_values(message: dns.message.Message, section: str = "answer") -> set[str]:
+    """`name TYPE rdata` strings of one section, for set comparisons."""
+    out = set()
+    for rrset in getattr(message, section):
+        for rdata in rrset:
+            out.add(f"{rrset.name.to_text().lower()} {dns.rdatatype.to_text(rrset.rdtype)} "
+                    f"{rdata.to_text()}")
+    return out
