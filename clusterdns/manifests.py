@@ -313,11 +313,12 @@ def _parse_service(doc: _Doc, name: str, namespace: str, obj: Mapping[str, Any])
         doc.error("spec.type", f"{kind!r} is not one of {', '.join(SERVICE_TYPES)}")
     external = ""
     if kind == EXTERNAL_NAME:
-        target = spec.get("externalName")
-        target = target.rstrip(".").lower() if isinstance(target, str) else ""
-        if not target or not _RFC1123_SUBDOMAIN.match(target) or ".." in target:
-            doc.error("spec.externalName", f"{spec.get('externalName')!r} is not a DNS name")
-        external = target
+        raw = spec.get("externalName")
+        external = raw.rstrip(".").lower() if isinstance(raw, str) else ""
+        if raw in (None, ""):
+            doc.error("spec.externalName", "required for an ExternalName service")
+        elif not _RFC1123_SUBDOMAIN.match(external) or ".." in external:
+            doc.error("spec.externalName", f"{raw!r} is not a DNS name")
 
     cluster_ip = spec.get("clusterIP")
     listed = _list(doc, spec, "clusterIPs", "spec.clusterIPs")

@@ -1,0 +1,86 @@
+"""The command line as a user runs it: check, records, resolv-conf, start-up errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.cases import CLUSTER
+from tests.conftest import EXAMPLES, ROOT
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "clusterdns", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=60)
+
+
+def test_check_summarises_a_good_folder() -> None:
+    result = run("check", str(EXAMPLES))
+    assert result.returncode == 0
+    assert result.stdout.strip() == "ok: 4 services, 2 pods, 2 endpoints, 17 records"
+
+
+def test_check_prints_every_problem_and_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "kind: Service\nmetadata: {name: s}\nspec: {clusterIP: 10.0.0.300, ports: [{port: 80}]}\n"
+        "---\nkind: Pod\nmetadata: {}\n")
+    result = run("check", str(tmp_path))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == (f"error: {tmp_path}/a.yaml: document 1: spec.clusterIP: "
+                        "'10.0.0.300' is not an IP address")
+    assert lines[1] == f"error: {tmp_path}/a.yaml: document 2: metadata.name: required"
+    assert "2 problem(s)" in lines[2]
+
+
+def test_records_prints_sorted_zone_file_lines() -> None:
+    result = run("records", str(EXAMPLES))
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("cluster.local.\t5\tIN\tNS\tns.dns.cluster.local.")
+    assert "pod-a.headless1.default.svc.cluster.local.\t5\tIN\tA\t20.109.5.11" in lines
+    assert "externalname1.default.svc.cluster.local.\t5\tIN\tCNAME\tgithub.io." in lines
+    apex = [line for line in lines if line.startswith("cluster.local.")]
+    assert lines[:2] == apex  # the apex first, then every other name in order
+    rest = [line.split("\t")[0] for line in lines[2:]]
+    assert rest == sorted(rest)
+
+
+def test_records_shows_srv_ptr_and_aaaa() -> None:
+    out = run("records", str(CLUSTER)).stdout
+    assert "_grpc._tcp.api.shop.svc.cluster.local.\t5\tIN\tSRV\t0 50 9090 api.shop.svc." in out
+    assert "\tIN\tAAAA\tfd00:10:96::20" in out
+    assert "20.10.96.10.in-addr.arpa.\t5\tIN\tPTR\tapi.shop.svc.cluster.local." in out
+
+
+def test_resolv_conf_for_a_namespace() -> None:
+    out = run("resolv-conf", "--namespace", "shop", "--nameserver", "172.17.0.1").stdout
+    lines = [line for line in out.splitlines() if not line.startswith("#")]
+    assert lines == [
+        "nameserver 172.17.0.1",
+        "search shop.svc.cluster.local svc.cluster.local cluster.local",
+        "options ndots:5",
+    ]
+    assert "docker run --dns 172.17.0.1 --dns-search shop.svc.cluster.local" in out
+
+
+def test_serve_refuses_to_start_on_a_broken_manifest(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("kind: Service\nmetadata: {name: s}\nspec: {ports: [{}]}\n")
+    result = run("serve", "--manifests", str(tmp_path), "--listen", "127.0.0.1:0")
+    assert result.returncode == 1
+    assert f"{tmp_path}/bad.yaml: document 1: spec.ports[0].port: None is not a port" in (
+        result.stderr)
+
+
+def test_serve_stops_cleanly_on_sigterm(start_server) -> None:
+    server = start_server("--manifests", str(EXAMPLES))
+    assert server.stop() == 0
+    assert "stopping" in server.log
+
+
+def test_ipv6_listen_address(start_server) -> None:
+    server = start_server("--manifests", str(EXAMPLES), listen="[::1]:0")
+    assert server.host == "::1"
+    assert server.query("service1.default.svc.cluster.local").answer
+    assert server.query("service1.default.svc.cluster.local", tcp=True).answer

@@ -1,0 +1,119 @@
+"""Protocol behaviour over real sockets: odd queries, truncation and the TCP retry."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from pathlib import Path
+
+import dns.flags
+import dns.message
+import dns.opcode
+import dns.query
+import dns.rcode
+import dns.rdataclass
+import pytest
+
+from tests.conftest import ServerProcess, dig
+
+
+def send_udp(server: ServerProcess, data: bytes, timeout: float = 1.0) -> bytes | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.sendto(data, (server.host, server.port))
+        try:
+            return sock.recv(65535)
+        except TimeoutError:
+            return None
+
+
+def udp(server: ServerProcess, message: dns.message.Message) -> dns.message.Message:
+    return dns.query.udp(message, server.host, port=server.port, timeout=2)
+
+
+def test_unknown_opcode_is_notimp(example_server: ServerProcess) -> None:
+    message = dns.message.make_query("service1.default.svc.cluster.local", "A")
+    message.set_opcode(dns.opcode.NOTIFY)
+    assert udp(example_server, message).rcode() == dns.rcode.NOTIMP
+
+
+def test_two_questions_is_formerr(example_server: ServerProcess) -> None:
+    message = dns.message.make_query("service1.default.svc.cluster.local", "A")
+    header = struct.pack("!HHHHHH", message.id, 0x0100, 2, 0, 0, 0)
+    question = message.to_wire()[12:]
+    reply = send_udp(example_server, header + question + question)
+    assert reply is not None
+    assert dns.message.from_wire(reply, question_only=True).rcode() == dns.rcode.FORMERR
+
+
+def test_class_other_than_in_is_refused(example_server: ServerProcess) -> None:
+    message = dns.message.make_query("version.bind", "TXT", rdclass=dns.rdataclass.CH)
+    assert udp(example_server, message).rcode() == dns.rcode.REFUSED
+
+
+def test_edns_version_above_zero_is_badvers(example_server: ServerProcess) -> None:
+    message = dns.message.make_query("service1.default.svc.cluster.local", "A", use_edns=1)
+    assert udp(example_server, message).rcode() == dns.rcode.BADVERS
+
+
+def test_zone_transfer_is_refused(example_server: ServerProcess) -> None:
+    message = dns.message.make_query("cluster.local", "AXFR")
+    reply = dns.query.tcp(message, example_server.host, port=example_server.port, timeout=2)
+    assert reply.rcode() == dns.rcode.REFUSED
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"\x01", b"\x00" * 12, b"\xff" * 40,
+    struct.pack("!HHHHHH", 9, 0x0100, 1, 0, 0, 0) + b"\x3fabc",
+    struct.pack("!HHHHHH", 9, 0x0100, 1, 0, 0, 0) + b"\xc0\x0c\x00\x01\x00\x01",  # pointer loop
+])
+def test_malformed_packets_never_stop_the_server(example_server: ServerProcess,
+                                                 data: bytes) -> None:
+    reply = send_udp(example_server, data, timeout=0.3)
+    if reply is not None:
+        assert dns.message.from_wire(reply, question_only=True).rcode() == dns.rcode.FORMERR
+    assert udp(example_server, dns.message.make_query(
+        "service1.default.svc.cluster.local", "A")).answer
+
+
+def test_idle_tcp_connection_does_not_block_others(example_server: ServerProcess) -> None:
+    with socket.create_connection((example_server.host, example_server.port)):
+        reply = dns.query.tcp(dns.message.make_query("headless1.default.svc.cluster.local", "A"),
+                              example_server.host, port=example_server.port, timeout=2)
+    assert reply.answer
+
+
+@pytest.fixture(scope="module")
+def big_server(tmp_path_factory: pytest.TempPathFactory):
+    folder: Path = tmp_path_factory.mktemp("big")
+    addresses = "".join(f"  - ip: 10.3.{i // 250}.{i % 250 + 1}\n" for i in range(300))
+    (folder / "big.yaml").write_text(
+        "kind: Service\nmetadata: {name: big}\nspec:\n  clusterIP: None\n"
+        "  ports: [{name: http, port: 80}]\n---\n"
+        f"kind: Endpoints\nmetadata: {{name: big}}\nsubsets:\n- addresses:\n{addresses}"
+        "  ports: [{name: http, port: 80}]\n"
+    )
+    server = ServerProcess(["serve", "--manifests", str(folder), "--listen", "127.0.0.1:0"])
+    yield server
+    server.stop()
+
+
+def test_big_headless_answer_is_truncated_over_udp(big_server: ServerProcess) -> None:
+    for use_edns, limit in ((False, 512), (0, 1232)):
+        reply = big_server.query("big.default.svc.cluster.local", use_edns=use_edns, payload=4096)
+        assert reply.flags & dns.flags.TC
+        assert 0 < len(reply.answer[0]) < 300
+        assert len(reply.to_wire()) <= limit
+
+
+def test_big_headless_answer_is_whole_over_tcp(big_server: ServerProcess) -> None:
+    reply = big_server.query("big.default.svc.cluster.local", tcp=True)
+    assert len(reply.answer[0]) == 300 and not reply.flags & dns.flags.TC
+
+
+def test_dig_retries_over_tcp_and_gets_all_300(big_server: ServerProcess) -> None:
+    out = dig(big_server, "big.default.svc.cluster.local", "A")
+    assert "Truncated, retrying in TCP mode" in out
+    assert "ANSWER: 300," in out
+    srv = dig(big_server, "_http._tcp.big.default.svc.cluster.local", "SRV")
+    assert "ANSWER: 300," in srv

@@ -1,0 +1,123 @@
+"""The answer function against the golden table, with no sockets involved."""
+
+from __future__ import annotations
+
+import pytest
+
+from clusterdns import manifests, zone
+from clusterdns.answer import FORWARD, Reply, answer
+from clusterdns.config import ZoneSettings
+from clusterdns.records import (
+    AXFR,
+    NOERROR,
+    NXDOMAIN,
+    PTR,
+    REFUSED,
+    TYPE_NAMES,
+    A,
+    Record,
+)
+from tests.cases import CASES, CLUSTER, SERIAL, Case
+
+RCODES = {NOERROR: "NOERROR", NXDOMAIN: "NXDOMAIN", REFUSED: "REFUSED"}
+TYPES = {name: number for number, name in TYPE_NAMES.items()}
+
+
+def short(record: Record) -> str:
+    name, _ttl, _class, rtype, rdata = record.text().split("\t")
+    return f"{name} {rtype} {rdata}"
+
+
+@pytest.fixture(scope="module")
+def cluster_zone() -> zone.Zone:
+    cluster, errors = manifests.load([CLUSTER])
+    assert errors == []
+    return zone.build(cluster, ZoneSettings(), serial=SERIAL)
+
+
+@pytest.mark.parametrize("row", CASES, ids=lambda c: c.rule)
+def test_golden(cluster_zone: zone.Zone, row: Case) -> None:
+    reply = answer(cluster_zone, row.qname, TYPES[row.qtype])
+    assert isinstance(reply, Reply)
+    assert RCODES[reply.rcode] == row.rcode
+    assert {short(r) for r in reply.answer} == row.answer
+    if row.additional is not None:
+        assert {short(r) for r in reply.additional} == row.additional
+    assert [r.rtype for r in reply.authority] == ([6] if row.soa else [])
+    assert reply.authoritative
+
+
+def test_outside_the_zone_is_forwarded(cluster_zone: zone.Zone) -> None:
+    assert answer(cluster_zone, "github.io.", A) is FORWARD
+    assert answer(cluster_zone, "local.", A) is FORWARD
+    assert answer(cluster_zone, "xcluster.local.", A) is FORWARD
+
+
+def test_reverse_names_not_owned_are_forwarded(cluster_zone: zone.Zone) -> None:
+    assert answer(cluster_zone, "8.8.8.8.in-addr.arpa.", PTR) is FORWARD
+    # An owned reverse name is ours only for PTR, as with CoreDNS's fallthrough.
+    assert answer(cluster_zone, "10.10.96.10.in-addr.arpa.", A) is FORWARD
+
+
+def test_zone_transfers_are_refused(cluster_zone: zone.Zone) -> None:
+    reply = answer(cluster_zone, "cluster.local.", AXFR)
+    assert isinstance(reply, Reply) and reply.rcode == REFUSED
+
+
+def test_out_of_zone_externalname_target_is_left_to_chase(cluster_zone: zone.Zone) -> None:
+    reply = answer(cluster_zone, "blog.shop.svc.cluster.local", A)
+    assert isinstance(reply, Reply)
+    assert reply.chase == "blog.example.org."
+    assert [short(r) for r in reply.answer] == [
+        "blog.shop.svc.cluster.local. CNAME blog.example.org."
+    ]
+
+
+def _zone_with(pods: str) -> zone.Zone:
+    cluster, _ = manifests.load([CLUSTER])
+    return zone.build(cluster, ZoneSettings(pods=pods))
+
+
+@pytest.mark.parametrize(
+    ("mode", "qname", "rcode"),
+    [
+        ("verified", "10-1-0-11.shop.pod.cluster.local", NOERROR),
+        ("verified", "192-0-2-7.shop.pod.cluster.local", NXDOMAIN),
+        ("verified", "10-1-0-11.data.pod.cluster.local", NXDOMAIN),  # pod is in shop
+        ("verified", "fd00-3--1.shop.pod.cluster.local", NOERROR),
+        ("disabled", "10-1-0-11.shop.pod.cluster.local", NXDOMAIN),
+        ("disabled", "shop.pod.cluster.local", NXDOMAIN),
+        ("disabled", "pod.cluster.local", NOERROR),
+        ("insecure", "1-2-3-4-5.shop.pod.cluster.local", NXDOMAIN),
+        ("insecure", "01-02-03-04.shop.pod.cluster.local", NXDOMAIN),
+    ],
+)
+def test_pod_modes(mode: str, qname: str, rcode: int) -> None:
+    reply = answer(_zone_with(mode), qname, 28 if "--" in qname else A)
+    assert isinstance(reply, Reply) and reply.rcode == rcode
+
+
+def test_cname_chain_inside_the_zone_stops_at_a_missing_target() -> None:
+    from clusterdns.model import Cluster, Service
+
+    cluster = Cluster(services=(
+        Service("default", "a", type="ExternalName", external_name="b.default.svc.cluster.local"),
+        Service("default", "b", type="ExternalName", external_name="c.default.svc.cluster.local"),
+    ), namespaces=frozenset({"default"}))
+    reply = answer(zone.build(cluster), "a.default.svc.cluster.local", A)
+    assert isinstance(reply, Reply)
+    assert reply.rcode == NXDOMAIN
+    assert [r.data for r in reply.answer] == [
+        "b.default.svc.cluster.local.", "c.default.svc.cluster.local."
+    ]
+
+
+def test_cname_loop_terminates() -> None:
+    from clusterdns.model import Cluster, Service
+
+    cluster = Cluster(services=(
+        Service("default", "a", type="ExternalName", external_name="b.default.svc.cluster.local"),
+        Service("default", "b", type="ExternalName", external_name="a.default.svc.cluster.local"),
+    ), namespaces=frozenset({"default"}))
+    reply = answer(zone.build(cluster), "a.default.svc.cluster.local", A)
+    assert isinstance(reply, Reply) and len(reply.answer) == 2

@@ -1,0 +1,226 @@
+"""Loading manifests: what is read, and how every problem is reported."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from clusterdns import clusterips, manifests
+from clusterdns.manifests import ManifestError
+from clusterdns.model import Service
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "manifests"
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_article_examples_load_without_errors() -> None:
+    cluster, errors = manifests.load([EXAMPLES])
+    assert errors == []
+    assert sorted(s.name for s in cluster.services) == [
+        "endpoint2", "externalname1", "headless1", "service1"]
+    assert {p.name: p.ips for p in cluster.pods} == {
+        "pod4": ("20.109.5.11",), "pod9": ("20.109.5.12",)}
+    assert all(s.namespace == "default" for s in cluster.services)
+    headless = next(s for s in cluster.services if s.name == "headless1")
+    assert headless.headless and headless.cluster_ips == ()
+
+
+def test_reads_yaml_yml_json_recursively_and_skips_hidden(tmp_path: Path) -> None:
+    svc = "apiVersion: v1\nkind: Service\nmetadata: {name: %s}\nspec: {ports: [{port: 80}]}\n"
+    write(tmp_path, "a.yaml", svc % "a")
+    write(tmp_path, "sub/deeper/b.yml", svc % "b")
+    write(tmp_path, "c.json", '{"kind": "Service", "metadata": {"name": "c"},'
+                              ' "spec": {"ports": [{"port": 80}]}}')
+    write(tmp_path, "notes.txt", svc % "ignored")
+    write(tmp_path, "..data/a.yaml", svc % "a")  # a ConfigMap volume's real files
+    write(tmp_path, ".hidden/d.yaml", svc % "d")
+    cluster, errors = manifests.load([tmp_path])
+    assert errors == []
+    assert sorted(s.name for s in cluster.services) == ["a", "b", "c"]
+
+
+def test_single_file_and_several_roots(tmp_path: Path) -> None:
+    one = write(tmp_path, "one/x.yaml", "kind: Pod\nmetadata: {name: x}\n")
+    write(tmp_path, "two/y.yaml", "kind: Pod\nmetadata: {name: y, namespace: other}\n")
+    cluster, errors = manifests.load([one, tmp_path / "two"])
+    assert errors == []
+    assert {(p.namespace, p.name) for p in cluster.pods} == {("default", "x"), ("other", "y")}
+    assert cluster.namespaces == {"default", "other"}
+
+
+def test_multi_document_and_list(tmp_path: Path) -> None:
+    write(tmp_path, "m.yaml", """\
+        kind: Pod
+        metadata: {name: p1}
+        ---
+        ---
+        kind: List
+        items:
+        - kind: Pod
+          metadata: {name: p2}
+        - kind: ConfigMap
+          metadata: {name: skipped}
+        """)
+    cluster, errors = manifests.load([tmp_path])
+    assert errors == []
+    assert sorted(p.name for p in cluster.pods) == ["p1", "p2"]
+
+
+BAD = [
+    ("kind: Service\nmetadata: {name: s}\nspec: {clusterIP: 10.0.0.300, ports: [{port: 80}]}\n",
+     "s.yaml: document 1: spec.clusterIP: '10.0.0.300' is not an IP address"),
+    ("kind: Service\nmetadata: {}\n", "s.yaml: document 1: metadata.name: required"),
+    ("kind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 70000}]}\n",
+     "s.yaml: document 1: spec.ports[0].port: 70000 is not a port number (1-65535)"),
+    ("kind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80, protocol: HTTP}]}\n",
+     "s.yaml: document 1: spec.ports[0].protocol: 'HTTP' is not one of TCP, UDP, SCTP"),
+    ("kind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}, {port: 81}]}\n",
+     "s.yaml: document 1: spec.ports[0].name: required when a service has more than one port"),
+    ("kind: Service\nmetadata: {name: s}\nspec: {}\n",
+     "s.yaml: document 1: spec.ports: required for a ClusterIP service"),
+    ("kind: Service\nmetadata: {name: s}\nspec: {type: ExternalName}\n",
+     "s.yaml: document 1: spec.externalName: required for an ExternalName service"),
+    ("kind: Service\nmetadata: {name: s}\nspec: {type: ExternalName, externalName: 'a b'}\n",
+     "s.yaml: document 1: spec.externalName: 'a b' is not a DNS name"),
+    ("kind: Service\nmetadata: {name: s}\nspec: {type: Magic, ports: [{port: 1}]}\n",
+     "s.yaml: document 1: spec.type: 'Magic' is not one of ClusterIP, NodePort, "
+     "LoadBalancer, ExternalName"),
+    ("kind: Service\nmetadata: {name: Bad_Name}\nspec: {ports: [{port: 1}]}\n",
+     "s.yaml: document 1: metadata.name: 'Bad_Name' is not a valid DNS label"),
+    ("kind: Pod\nmetadata: {name: p}\nstatus: {podIP: nope}\n",
+     "s.yaml: document 1: status.podIP: 'nope' is not an IP address"),
+    ("kind: Endpoints\nmetadata: {name: e}\nsubsets: [{addresses: [{ip: 1.2.3}]}]\n",
+     "s.yaml: document 1: subsets[0].addresses[0].ip: '1.2.3' is not an IP address"),
+    ("kind: EndpointSlice\nmetadata: {name: e, labels: {kubernetes.io/service-name: s}}\n"
+     "addressType: IPv6\nendpoints: [{addresses: [10.0.0.1]}]\n",
+     "s.yaml: document 1: endpoints[0].addresses[0]: '10.0.0.1' is not an IPv6 address"),
+    ("metadata: {name: x}\n", "s.yaml: document 1: kind: required"),
+    ("- just\n- a list\n",
+     "s.yaml: document 1: expected a mapping with kind and metadata, got list"),
+    ("kind: List\nitems:\n- kind: Pod\n  metadata: {name: p}\n  status: {podIP: 1.1.1.x}\n",
+     "s.yaml: document 1: items[0].status.podIP: '1.1.1.x' is not an IP address"),
+    ("kind: Pod\nmetadata: {name: ok}\n---\nkind: Pod\nmetadata: {name: [unclosed\n",
+     "s.yaml: document 2: invalid YAML"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD, ids=[e for _, e in BAD])
+def test_every_problem_names_file_document_and_field(tmp_path: Path, text: str,
+                                                      expected: str) -> None:
+    write(tmp_path, "s.yaml", text)
+    _, errors = manifests.load([tmp_path])
+    assert errors, "expected a ManifestError"
+    assert str(errors[0]).replace(str(tmp_path) + "/", "").startswith(expected)
+    assert all(isinstance(e, ManifestError) for e in errors)
+
+
+def test_all_problems_are_reported_not_just_the_first(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "kind: Pod\nmetadata: {name: p}\nstatus: {podIP: x}\n---\n"
+                              "kind: Service\nmetadata: {name: s}\nspec: {clusterIP: y, "
+                              "ports: [{port: 0}]}\n")
+    write(tmp_path, "b.yaml", "kind: Service\nmetadata: {}\n")
+    _, errors = manifests.load([tmp_path])
+    assert [(Path(e.file).name, e.doc, e.field) for e in errors] == [
+        ("a.yaml", 1, "status.podIP"),
+        ("a.yaml", 2, "spec.clusterIP"),
+        ("a.yaml", 2, "spec.ports[0].port"),
+        ("b.yaml", 1, "metadata.name"),
+    ]
+
+
+def test_duplicates_and_shared_cluster_ips_are_errors(tmp_path: Path) -> None:
+    svc = "kind: Service\nmetadata: {name: %s}\nspec: {clusterIP: 10.96.0.50, ports: [{port: 1}]}\n"
+    write(tmp_path, "a.yaml", svc % "one")
+    write(tmp_path, "b.yaml", svc % "one")
+    write(tmp_path, "c.yaml", svc % "two")
+    _, errors = manifests.load([tmp_path])
+    messages = [str(e).replace(str(tmp_path) + "/", "") for e in errors]
+    assert messages[0].startswith(
+        "b.yaml: document 1: metadata.name: duplicate Service default/one, first defined in")
+    assert messages[1] == ("c.yaml: document 1: spec.clusterIP: 10.96.0.50 is already the "
+                           "clusterIP of Service default/one")
+
+
+def test_same_name_different_kind_or_namespace_is_fine(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "kind: Service\nmetadata: {name: x}\nspec: {ports: [{port: 1}]}\n"
+                              "---\nkind: Endpoints\nmetadata: {name: x}\n---\n"
+                              "kind: Service\nmetadata: {name: x, namespace: b}\n"
+                              "spec: {ports: [{port: 1}]}\n")
+    assert manifests.load([tmp_path])[1] == []
+
+
+def test_unchanged_files_are_not_parsed_again(tmp_path: Path, monkeypatch) -> None:
+    path = write(tmp_path, "a.yaml", "kind: Pod\nmetadata: {name: p}\n")
+    cache = manifests.FileCache()
+    manifests.load([tmp_path], cache=cache)
+    calls = []
+    real = manifests.read_file
+    monkeypatch.setattr(manifests, "read_file", lambda p: calls.append(p) or real(p))
+    manifests.load([tmp_path], cache=cache)
+    assert calls == []
+    path.write_text("kind: Pod\nmetadata: {name: p2}\n")
+    cluster, _ = manifests.load([tmp_path], cache=cache)
+    assert calls == [path] and cluster.pods[0].name == "p2"
+
+
+def test_not_ready_pod_and_publish_annotation(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", """\
+        kind: Pod
+        metadata: {name: p}
+        status:
+          podIP: 10.0.0.1
+          conditions: [{type: Ready, status: "False"}]
+        ---
+        kind: Service
+        metadata:
+          name: s
+          annotations: {service.alpha.kubernetes.io/tolerate-unready-endpoints: "true"}
+        spec: {clusterIP: None}
+        """)
+    cluster, errors = manifests.load([tmp_path])
+    assert errors == []
+    assert cluster.pods[0].ready is False
+    assert cluster.services[0].publish_not_ready is True
+
+
+def _svc(name: str, namespace: str = "default", ips: tuple[str, ...] = (),
+         families: tuple[str, ...] = ()) -> Service:
+    return Service(namespace, name, cluster_ips=ips, ip_families=families)
+
+
+def test_derived_cluster_ips_are_stable_and_in_range() -> None:
+    first = clusterips.assign([_svc("a"), _svc("b")])
+    again = clusterips.assign([_svc("b"), _svc("x"), _svc("a")])
+    by_name = {s.name: s.cluster_ips for s in again}
+    assert first[0].cluster_ips == by_name["a"] and first[1].cluster_ips == by_name["b"]
+    import ipaddress
+    for service in again:
+        (ip,) = service.cluster_ips
+        assert ipaddress.ip_address(ip) in ipaddress.ip_network("10.96.0.0/12")
+
+
+def test_derived_cluster_ip_never_takes_an_explicit_one() -> None:
+    wanted = clusterips.assign([_svc("a")])[0].cluster_ips[0]
+    result = clusterips.assign([_svc("a"), _svc("owner", ips=(wanted,))])
+    assert result[0].cluster_ips[0] != wanted
+    assert result[1].cluster_ips == (wanted,)
+
+
+def test_dual_stack_families_get_one_address_each() -> None:
+    (service,) = clusterips.assign([_svc("d", families=("IPv6", "IPv4"))])
+    assert [":" in ip for ip in service.cluster_ips] == [True, False]
+
+
+def test_service_cidr_option_is_used() -> None:
+    (service,) = clusterips.assign([_svc("a")], ("192.168.0.0/24",))
+    assert service.cluster_ips[0].startswith("192.168.0.")
+    with pytest.raises(ValueError):
+        clusterips.assign([_svc("a")], ("10.0.0.0/30",))
