@@ -1,0 +1,130 @@
+"""Zone building rules that the golden table does not show directly."""
+
+from __future__ import annotations
+
+import pytest
+
+from clusterdns import zone
+from clusterdns.config import ZoneSettings
+from clusterdns.model import (
+    Cluster,
+    EndpointAddress,
+    EndpointPort,
+    EndpointSet,
+    Pod,
+    Service,
+    ServicePort,
+)
+from clusterdns.records import AAAA, SRV, A
+
+
+@pytest.mark.parametrize(("ip", "label"), [
+    ("10.1.2.3", "10-1-2-3"),
+    ("fd00::1", "fd00--1"),
+    ("fd00:1::", "fd00-1--0"),  # CoreDNS appends 0 so a label never ends with '-'
+    ("::1", "--1"),
+    ("2001:db8:0:0:1:0:0:1", "2001-db8--1-0-0-1"),
+])
+def test_dashed_names_round_trip(ip: str, label: str) -> None:
+    import ipaddress
+
+    assert zone.dashed(str(ipaddress.ip_address(ip))) == label
+    assert zone.address_of_dashed(label) == str(ipaddress.ip_address(ip))
+
+
+def test_reverse_names() -> None:
+    assert zone.reverse_name("10.96.0.10") == "10.0.96.10.in-addr.arpa."
+    assert zone.reverse_name("fd00::1").endswith(".0.0.d.f.ip6.arpa.")
+    assert len(zone.reverse_name("fd00::1").split(".")) == 32 + 3
+
+
+def web_cluster(**pod_changes: object) -> Cluster:
+    fields: dict[str, object] = {"labels": (("app", "w"),), "ips": ("10.0.0.5",),
+                                 "container_ports": (("http", 8080),), **pod_changes}
+    pod = Pod("default", "w1", **fields)  # type: ignore[arg-type]
+    service = Service("default", "w", headless=True, selector=(("app", "w"),),
+                      ports=(ServicePort("web", 80, "TCP", "http"),))
+    return Cluster(services=(service,), pods=(pod,), namespaces=frozenset({"default"}))
+
+
+def test_named_target_port_resolves_to_the_container_port() -> None:
+    built = zone.build(web_cluster())
+    (srv,) = built.nodes["_web._tcp.w.default.svc.cluster.local."][SRV]
+    assert srv.data == (0, 100, 8080, "10-0-0-5.w.default.svc.cluster.local.")
+
+
+def test_hostname_counts_only_when_subdomain_names_the_service() -> None:
+    named = zone.build(web_cluster(hostname="h", subdomain="w"))
+    assert "h.w.default.svc.cluster.local." in named.nodes
+    other = zone.build(web_cluster(hostname="h", subdomain="elsewhere"))
+    assert "h.w.default.svc.cluster.local." not in other.nodes
+    assert "10-0-0-5.w.default.svc.cluster.local." in other.nodes
+
+
+def test_label_selector_must_match_every_key() -> None:
+    cluster = web_cluster(labels=(("app", "w"), ("tier", "x")))
+    assert zone.build(cluster).lookup("w.default.svc.cluster.local.")
+    mismatch = web_cluster(labels=(("app", "other"),))
+    assert zone.build(mismatch).lookup("w.default.svc.cluster.local.") is None
+
+
+def test_pods_without_ip_or_in_other_namespaces_are_not_endpoints() -> None:
+    service = Service("default", "s", headless=True, selector=(("a", "b"),))
+    pods = (Pod("default", "noip", labels=(("a", "b"),)),
+            Pod("other", "far", labels=(("a", "b"),), ips=("10.9.9.9",)))
+    built = zone.build(Cluster(services=(service,), pods=pods,
+                               namespaces=frozenset({"default", "other"})))
+    assert built.lookup("s.default.svc.cluster.local.") is None
+
+
+def test_written_endpoints_win_over_the_selector() -> None:
+    cluster = web_cluster()
+    written = EndpointSet("default", "w", (EndpointAddress("10.7.7.7"),),
+                          (EndpointPort("web", 80),))
+    built = zone.build(Cluster(cluster.services, cluster.pods, (written,), cluster.namespaces))
+    node = built.lookup("w.default.svc.cluster.local.")
+    assert node is not None and [r.data for r in node[A]] == ["10.7.7.7"]
+
+
+def test_portless_endpoints_give_addresses_but_no_srv() -> None:
+    service = Service("default", "p", headless=True)
+    endpoints = EndpointSet("default", "p", (EndpointAddress("fd00::9"),), (EndpointPort("", -1),))
+    built = zone.build(Cluster((service,), (), (endpoints,), frozenset({"default"})))
+    node = built.lookup("p.default.svc.cluster.local.")
+    assert node is not None and AAAA in node and SRV not in node
+
+
+def test_clusterip_beats_endpoint_for_ptr() -> None:
+    a = Service("default", "a", cluster_ips=("10.96.0.5",), ports=(ServicePort("", 80),))
+    b = Service("default", "b", headless=True)
+    endpoints = EndpointSet("default", "b", (EndpointAddress("10.96.0.5"),),
+                            (EndpointPort("", 80),))
+    built = zone.build(Cluster((a, b), (), (endpoints,), frozenset({"default"})))
+    (ptr,) = built.nodes["5.0.96.10.in-addr.arpa."][12]
+    assert ptr.data == "a.default.svc.cluster.local."
+
+
+def test_other_domain_and_ttl() -> None:
+    built = zone.build(web_cluster(), ZoneSettings(domain="Corp.Example", ttl=30))
+    node = built.lookup("w.default.svc.corp.example.")
+    assert node is not None and node[A][0].ttl == 30
+    assert built.soa.name == "corp.example." and built.soa.ttl == 30
+
+
+def test_soa_ttl_is_capped_at_300_but_minimum_follows_ttl() -> None:
+    built = zone.build(web_cluster(), ZoneSettings(ttl=3600))
+    assert built.soa.ttl == 300 and built.soa.data[-1] == 3600
+
+
+def test_every_name_below_a_record_exists() -> None:
+    built = zone.build(web_cluster())
+    for name in built.nodes:
+        if built.in_zone(name):
+            parent = name.split(".", 1)[1]
+            assert parent in built.nodes or not built.in_zone(parent)
+
+
+def test_stats_count_what_was_built() -> None:
+    stats = zone.build(web_cluster()).stats
+    assert stats["services"] == 1 and stats["pods"] == 1 and stats["endpoints"] == 1
+    assert stats["records"] > 5
