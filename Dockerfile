@@ -1,0 +1,22 @@
+# clusterdns as a container: serves the manifests mounted at /manifests on port 53.
+FROM python:3.11-slim
+
+# The file capability lets the non-root user bind :53 even with --network host, where
+# Docker's unprivileged-port sysctl does not apply.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libcap2-bin \
+ && setcap cap_net_bind_service=+ep "$(readlink -f "$(command -v python3)")" \
+ && apt-get purge -y libcap2-bin && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY clusterdns ./clusterdns
+RUN pip install --no-cache-dir . && rm -rf /src
+
+# A numeric user, as CoreDNS's image uses, so Kubernetes' runAsNonRoot can verify it.
+USER 65532:65532
+WORKDIR /
+VOLUME /manifests
+EXPOSE 53/udp 53/tcp
+ENTRYPOINT ["clusterdns"]
+CMD ["serve", "--manifests", "/manifests", "--listen", "0.0.0.0:53"]
