@@ -97,14 +97,20 @@ def test_pod_modes(mode: str, qname: str, rcode: int) -> None:
     assert isinstance(reply, Reply) and reply.rcode == rcode
 
 
-def test_cname_chain_inside_the_zone_stops_at_a_missing_target() -> None:
+def externalname_chain(**targets: str) -> zone.Zone:
+    """A zone of ExternalName services in `default`, name -> short target name."""
     from clusterdns.model import Cluster, Service
 
-    cluster = Cluster(services=(
-        Service("default", "a", type="ExternalName", external_name="b.default.svc.cluster.local"),
-        Service("default", "b", type="ExternalName", external_name="c.default.svc.cluster.local"),
-    ), namespaces=frozenset({"default"}))
-    reply = answer(zone.build(cluster), "a.default.svc.cluster.local", A)
+    services = tuple(
+        Service("default", name, type="ExternalName",
+                external_name=f"{target}.default.svc.cluster.local")
+        for name, target in targets.items()
+    )
+    return zone.build(Cluster(services=services, namespaces=frozenset({"default"})))
+
+
+def test_cname_chain_inside_the_zone_stops_at_a_missing_target() -> None:
+    reply = answer(externalname_chain(a="b", b="c"), "a.default.svc.cluster.local", A)
     assert isinstance(reply, Reply)
     assert reply.rcode == NXDOMAIN
     assert [r.data for r in reply.answer] == [
@@ -113,11 +119,5 @@ def test_cname_chain_inside_the_zone_stops_at_a_missing_target() -> None:
 
 
 def test_cname_loop_terminates() -> None:
-    from clusterdns.model import Cluster, Service
-
-    cluster = Cluster(services=(
-        Service("default", "a", type="ExternalName", external_name="b.default.svc.cluster.local"),
-        Service("default", "b", type="ExternalName", external_name="a.default.svc.cluster.local"),
-    ), namespaces=frozenset({"default"}))
-    reply = answer(zone.build(cluster), "a.default.svc.cluster.local", A)
+    reply = answer(externalname_chain(a="b", b="a"), "a.default.svc.cluster.local", A)
     assert isinstance(reply, Reply) and len(reply.answer) == 2
