@@ -23,23 +23,30 @@ def is_headless(index: int, headless_every: int) -> bool:
     return headless_every > 0 and index % headless_every == 0
 
 
+def cluster_ip(index: int) -> str:
+    """The explicit clusterIP of service `index`; other tools (bench/run.py) need it too."""
+    return str(SERVICE_NET.network_address + 16 + index)
+
+
+def endpoint_ips(index: int, endpoints: int = 3) -> list[str]:
+    """The endpoint addresses of service `index`, in manifest order."""
+    first = POD_NET.network_address + 16 + index * endpoints
+    return [str(first + j) for j in range(endpoints)]
+
+
 def manifest_text(services: int, endpoints: int = 3, headless_every: int = 3,
                   namespace: str = "bench") -> str:
     """One multi-document YAML with `services` Services and their Endpoints."""
     docs = [f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n"]
     for i in range(services):
         name = service_name(i)
-        cluster_ip = "None" if is_headless(i, headless_every) else str(
-            SERVICE_NET.network_address + 16 + i)
+        address = "None" if is_headless(i, headless_every) else cluster_ip(i)
         docs.append(
             f"apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n"
-            f"  namespace: {namespace}\nspec:\n  clusterIP: {cluster_ip}\n"
+            f"  namespace: {namespace}\nspec:\n  clusterIP: {address}\n"
             f"  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n"
         )
-        addresses = "".join(
-            f"  - ip: {POD_NET.network_address + 16 + i * endpoints + j}\n"
-            for j in range(endpoints)
-        )
+        addresses = "".join(f"  - ip: {ip}\n" for ip in endpoint_ips(i, endpoints))
         docs.append(
             f"apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: {name}\n"
             f"  namespace: {namespace}\nsubsets:\n- addresses:\n{addresses}"
