@@ -59,8 +59,9 @@ def _cidrs(values: tuple[str, ...]) -> tuple[str, ...]:
     return DEFAULT_CIDRS + values if values else DEFAULT_CIDRS
 
 
-def _load_or_exit(paths: tuple[str, ...], cidrs: tuple[str, ...]) -> Cluster:
-    cluster, errors = manifests.load(paths, _cidrs(cidrs))
+def _load_or_exit(paths: tuple[str, ...], cidrs: tuple[str, ...],
+                  cache: manifests.FileCache | None = None) -> Cluster:
+    cluster, errors = manifests.load(paths, _cidrs(cidrs), cache)
     if errors:
         for error in errors:
             click.echo(f"error: {error}", err=True)
@@ -86,9 +87,11 @@ def main(verbose: bool) -> None:
 @click.option("--listen", multiple=True, help="HOST:PORT for UDP and TCP (repeatable) "
               f"[default: {DEFAULT_LISTEN[0]}:{DEFAULT_LISTEN[1]}].")
 @click.option("--log-queries", is_flag=True, help="Log every query and its rcode.")
+@click.option("--watch/--no-watch", default=True, show_default=True,
+              help="Reload when the manifests change (SIGHUP reloads either way).")
 @_zone_options
-def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, domain: str,
-          ttl: int, pods: str, service_cidrs: tuple[str, ...]) -> None:
+def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, watch: bool,
+          domain: str, ttl: int, pods: str, service_cidrs: tuple[str, ...]) -> None:
     """Serve the cluster zone built from the manifests."""
     from .server import serve as run_server
 
@@ -97,12 +100,14 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, do
     settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods,
                             ns_addresses=specific or ("127.0.0.1",))
     config = Config(manifests=paths, listen=addresses, zone=settings,
-                    service_cidrs=_cidrs(service_cidrs), log_queries=log_queries)
-    cluster = _load_or_exit(paths, service_cidrs)
+                    service_cidrs=_cidrs(service_cidrs), log_queries=log_queries,
+                    watch=watch)
+    cache = manifests.FileCache()  # handed to the reloader: a reload re-reads changed files
+    cluster = _load_or_exit(paths, service_cidrs, cache)
     current = zone.build(cluster, settings, serial=int(time.time()))
     _install_uvloop()
     try:
-        asyncio.run(run_server(config, current))
+        asyncio.run(run_server(config, current, cluster=cluster, cache=cache))
     except OSError as exc:
         click.echo(f"error: cannot listen: {exc}", err=True)
         sys.exit(1)

@@ -31,3 +31,4 @@ class Config:
     zone: ZoneSettings = field(default_factory=ZoneSettings)
     service_cidrs: tuple[str, ...] = DEFAULT_CIDRS
     log_queries: bool = False
+    watch: bool = True  # reload when the manifests change (SIGHUP reloads either way)

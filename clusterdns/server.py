@@ -20,7 +20,10 @@ from typing import Any
 from . import wire
 from .answer import FORWARD, Reply, answer
 from .config import Config
+from .manifests import FileCache
+from .model import Cluster
 from .records import BADVERS, FORMERR, NOTIMP, REFUSED, SERVFAIL, TYPE_NAMES
+from .reload import Reloader
 from .zone import Zone
 
 log = logging.getLogger(__name__)
@@ -237,12 +240,19 @@ def format_address(host: str, port: int) -> str:
 
 
 async def serve(
-    config: Config, zone: Zone, ready: Callable[[DnsServer], None] | None = None
+    config: Config, zone: Zone, ready: Callable[[DnsServer], None] | None = None,
+    cluster: Cluster | None = None, cache: FileCache | None = None,
 ) -> None:
-    """Run until SIGINT or SIGTERM."""
+    """Run until SIGINT or SIGTERM, reloading as the manifests change.
+
+    `cluster` and `cache` are what `zone` was built from, so the first reload re-reads
+    only the files that changed.
+    """
     responder = Responder(zone, config.log_queries)
     server = DnsServer(responder)
     await server.start(config.listen)
+    reloader = Reloader(config, zone, responder.swap, cluster, cache)
+    reloader.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -257,4 +267,5 @@ async def serve(
         ready(server)
     await stop.wait()
     log.info("clusterdns stopping")
+    await reloader.stop()
     await server.close()

@@ -1,0 +1,347 @@
+"""Live reload: edited manifests reach the answers within a second, and nothing breaks.
+
+watchdog reports file events on its own thread; they are handed to the event loop and
+debounced, so an editor's burst of writes is one reload. The new zone is built in an
+executor thread, so no query waits for YAML; one build runs at a time, and events that
+arrive during a build cause exactly one more after it. The zone goes live through the
+`swap` callable (`Responder.swap`) in one step, so every query sees the old zone or the
+new one. A broken or half-written file leaves the last good zone serving; every problem
+is logged with its file, document and field, and the next good state of the files is
+picked up as soon as it appears.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+
+from . import manifests
+from . import zone as zones
+from .config import Config
+from .manifests import FileCache, ManifestError
+from .model import Cluster
+from .zone import Zone
+
+log = logging.getLogger(__name__)
+
+QUIET_SECONDS = 0.15  # an editor's save is a burst of events a few milliseconds apart
+MAX_DELAY_SECONDS = 0.5  # a folder that never goes quiet still reloads twice a second
+# Opening and reading a file is an event too (inotify IN_OPEN, IN_CLOSE_NOWRITE): reacting
+# to those would make every reload trigger the next one.
+CHANGE_EVENTS = frozenset({"created", "deleted", "modified", "moved", "closed"})
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many objects of one kind appeared, disappeared or changed in a reload."""
+
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+    def text(self, noun: str) -> str:
+        return f"{noun} +{self.added} -{self.removed} ~{self.changed}"
+
+
+@dataclass(frozen=True)
+class ClusterChanges:
+    """What a reload changed, object by object, for the one log line each reload writes."""
+
+    services: Counts = Counts()
+    pods: Counts = Counts()
+    endpoints: Counts = Counts()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.services or self.pods or self.endpoints)
+
+    def text(self) -> str:
+        return ", ".join((self.services.text("services"), self.pods.text("pods"),
+                          self.endpoints.text("endpoints")))
+
+
+def compare(old: Cluster, new: Cluster) -> ClusterChanges:
+    """Count the services, pods and endpoints that were added, removed or changed.
+
+    Endpoints count per service they belong to, whether they came from an Endpoints
+    object or from EndpointSlices, because that is the unit a reader of the log thinks in.
+    """
+    return ClusterChanges(
+        services=_counts({s.key: s for s in old.services}, {s.key: s for s in new.services}),
+        pods=_counts({(p.namespace, p.name): p for p in old.pods},
+                     {(p.namespace, p.name): p for p in new.pods}),
+        endpoints=_counts(_endpoints_by_service(old), _endpoints_by_service(new)),
+    )
+
+
+def _counts(old: Mapping[Hashable, object], new: Mapping[Hashable, object]) -> Counts:
+    return Counts(
+        added=sum(1 for key in new if key not in old),
+        removed=sum(1 for key in old if key not in new),
+        changed=sum(1 for key, value in new.items() if key in old and old[key] != value),
+    )
+
+
+def _endpoints_by_service(cluster: Cluster) -> dict[tuple[str, str], list[object]]:
+    grouped: dict[tuple[str, str], list[object]] = {}
+    for endpoint_set in cluster.endpoints:
+        grouped.setdefault((endpoint_set.namespace, endpoint_set.service), []).append(endpoint_set)
+    return grouped
+
+
+@dataclass
+class ReloadState:
+    """How fresh the served zone is: kept on one object so a metrics endpoint can read it."""
+
+    loaded_at: float  # wall-clock time the zone being served was loaded
+    stale: bool = False  # the files have problems; an older zone is being served
+    problems: int = 0  # ManifestErrors of the last attempt
+    reloads: int = 0  # zones swapped in since start
+    failures: int = 0  # attempts that kept the old zone
+    last_attempt_at: float = 0.0
+    last_duration: float = 0.0  # seconds, load and build of the last attempt
+
+    def loaded_at_text(self) -> str:
+        return datetime.fromtimestamp(self.loaded_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class WatchedPaths:
+    """The `--manifests` arguments split into folders (watched recursively) and files."""
+
+    folders: tuple[str, ...]
+    files: tuple[str, ...]
+
+    @classmethod
+    def of(cls, paths: tuple[str, ...]) -> WatchedPaths:
+        absolute = [os.path.abspath(p) for p in paths]
+        return cls(tuple(p for p in absolute if os.path.isdir(p)),
+                   tuple(p for p in absolute if not os.path.isdir(p)))
+
+    def roots(self) -> list[tuple[str, bool]]:
+        """(folder, recursive) pairs to watch; a file is watched through its parent folder.
+
+        Watching a file itself would stop at the first atomic rename (vim, `sed -i`): the
+        watch follows the old inode, which is gone.
+        """
+        roots = dict.fromkeys((folder, True) for folder in self.folders)
+        roots.update(dict.fromkeys((os.path.dirname(f), False) for f in self.files))
+        return list(roots)
+
+    def relevant(self, path: str, is_directory: bool) -> bool:
+        """Whether a change at `path` can change what the manifests say.
+
+        Manifest files, folders and a ConfigMap volume's `..data` machinery count; other
+        hidden entries (`.git`, an editor's `.svc.yaml.swp`) and other files do not.
+        """
+        if path in self.files:
+            return True
+        if os.path.basename(path).startswith("..") and any(
+            os.path.dirname(path) == os.path.dirname(file) for file in self.files
+        ):
+            return True
+        for folder in self.folders:
+            if path != folder and not path.startswith(folder + os.sep):
+                continue
+            parts = os.path.relpath(path, folder).split(os.sep)
+            if any(p.startswith("..") and p != ".." for p in parts):
+                return True
+            if any(p.startswith(".") and p != "." for p in parts):
+                return False
+            return is_directory or path.lower().endswith(manifests.SUFFIXES)
+        return False
+
+
+async def quiet_period(wake: asyncio.Event, quiet: float, limit: float) -> None:
+    """Return once `wake` has stayed unset for `quiet` seconds, or after `limit` in all.
+
+    The caller reads the files after this returns, so a change announced by a `wake` that
+    is cleared here is still seen; only the announcement is consumed.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while True:
+        wake.clear()
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return
+        try:
+            await asyncio.wait_for(wake.wait(), min(quiet, remaining))
+        except TimeoutError:
+            return
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """What one load-and-build in the executor produced."""
+
+    cluster: Cluster | None  # None when the files have problems
+    zone: Zone | None  # None when there was nothing new to build
+    changes: ClusterChanges
+    errors: list[ManifestError]
+    seconds: float
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Keep the cyclic collector off while a zone is built.
+
+    A 10,000-service zone is about a million small objects that contain no cycles; with
+    the collector on, its full passes over them cost more than building them (measured
+    by bench/zone_build.py). Anything the loop thread leaves meanwhile waits a second.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class Reloader:
+    """Keeps the served zone in step with the manifest files."""
+
+    def __init__(self, config: Config, zone: Zone, swap: Callable[[Zone], None],
+                 cluster: Cluster | None = None, cache: FileCache | None = None) -> None:
+        """`cluster` and `cache` are what `zone` was built from; without them the first
+        reload re-reads every file and swaps unconditionally."""
+        self.config = config
+        self.zone = zone
+        self.swap = swap
+        self.cluster = cluster
+        self.cache = cache if cache is not None else FileCache()
+        self.state = ReloadState(loaded_at=time.time())
+        self.paths = WatchedPaths.of(config.manifests)
+        self._wake = asyncio.Event()
+        self._force = False
+        self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[None] | None = None
+        self._observer: BaseObserver | None = None
+
+    def start(self) -> None:
+        """Reload on SIGHUP, and on every file change unless watching is off."""
+        self._task = self._loop.create_task(self.run())
+        self._loop.add_signal_handler(signal.SIGHUP, self.request, True)
+        if self.config.watch:
+            self._observer = self.watch()
+
+    async def stop(self) -> None:
+        """Stop watching and reloading; a build under way finishes in its thread."""
+        self._loop.remove_signal_handler(signal.SIGHUP)
+        if self._observer is not None:
+            self._observer.stop()
+            await self._loop.run_in_executor(None, self._observer.join, 2.0)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def request(self, force: bool = False) -> None:
+        """Ask for a reload (from the event loop); `force` re-reads every file (SIGHUP)."""
+        self._force = self._force or force
+        self._wake.set()
+
+    def request_threadsafe(self) -> None:
+        """Ask for a reload from another thread (watchdog's)."""
+        self._loop.call_soon_threadsafe(self.request)
+
+    async def run(self) -> None:
+        """Reload whenever asked, one build at a time, until cancelled."""
+        while True:
+            await self._wake.wait()
+            await quiet_period(self._wake, QUIET_SECONDS, MAX_DELAY_SECONDS)
+            force, self._force = self._force, False
+            try:
+                await self.reload(force)
+            except Exception:  # a bug in one reload must not end reloading
+                log.exception("reload failed; still serving the zone loaded at %s",
+                              self.state.loaded_at_text())
+
+    async def reload(self, force: bool = False) -> None:
+        """Load the files, build a zone in an executor thread, and swap it in if it changed."""
+        attempt = await self._loop.run_in_executor(None, self._attempt, force)
+        state = self.state
+        state.last_attempt_at = time.time()
+        state.last_duration = attempt.seconds
+        state.problems = len(attempt.errors)
+        if attempt.cluster is None:
+            state.stale = True
+            state.failures += 1
+            for error in attempt.errors:
+                log.error("manifest error: %s", error)
+            log.warning("zone stale: %d problem(s); serving the zone loaded at %s",
+                        len(attempt.errors), state.loaded_at_text())
+            return
+        was_stale, state.stale = state.stale, False
+        recovered = " (was stale)" if was_stale else ""
+        if attempt.zone is None:
+            log.info("reload: no change; %d records; %.1f ms%s",
+                     self.zone.stats["records"], attempt.seconds * 1000, recovered)
+            return
+        self.swap(attempt.zone)
+        self.cluster, self.zone = attempt.cluster, attempt.zone
+        state.loaded_at = state.last_attempt_at
+        state.reloads += 1
+        log.info("reload: %s; %d records; %.1f ms%s", attempt.changes.text(),
+                 attempt.zone.stats["records"], attempt.seconds * 1000, recovered)
+
+    def _attempt(self, force: bool) -> _Attempt:
+        # Runs in the executor; the reload task awaits it, so only one runs at a time and
+        # the cache is never shared between threads.
+        started = time.perf_counter()
+        if force:
+            self.cache = FileCache()
+        with _gc_paused():
+            cluster, errors = manifests.load(self.config.manifests, self.config.service_cidrs,
+                                             self.cache)
+            if errors:
+                return _Attempt(None, None, ClusterChanges(), errors,
+                                time.perf_counter() - started)
+            if cluster == self.cluster:
+                return _Attempt(cluster, None, ClusterChanges(), [],
+                                time.perf_counter() - started)
+            serial = max(int(time.time()), self.zone.soa.data[2] + 1)  # type: ignore[index,operator]
+            built = zones.build(cluster, self.config.zone, serial=serial)
+            changes = compare(self.cluster or Cluster(), cluster)
+        return _Attempt(cluster, built, changes, [], time.perf_counter() - started)
+
+    def watch(self) -> BaseObserver:
+        """Start a watchdog observer that requests a reload on every relevant change."""
+        observer = Observer()
+        handler = _ChangeHandler(self.paths, self.request_threadsafe)
+        for root, recursive in self.paths.roots():
+            observer.schedule(handler, root, recursive=recursive)
+        observer.start()
+        return observer
+
+
+class _ChangeHandler(FileSystemEventHandler):
+    """Filters watchdog's events down to changes of the manifests."""
+
+    def __init__(self, paths: WatchedPaths, notify: Callable[[], None]) -> None:
+        self.paths = paths
+        self.notify = notify
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in CHANGE_EVENTS:
+            return
+        for path in (event.src_path, event.dest_path):
+            if path and self.paths.relevant(os.fsdecode(path), event.is_directory):
+                self.notify()
+                return
