@@ -1,6 +1,8 @@
-"""What a pod's /etc/resolv.conf says, and the Docker flags that produce the same."""
+"""resolv.conf both ways: what a pod's says (with the Docker flags), and reading the host's."""
 
 from __future__ import annotations
+
+import ipaddress
 
 
 def search_path(namespace: str, domain: str) -> list[str]:
@@ -27,3 +29,22 @@ def resolv_conf(namespace: str = "default", nameserver: str = "127.0.0.1",
         "options ndots:5",
         "",
     ])
+
+
+def nameservers(text: str) -> list[str]:
+    """The `nameserver` addresses of resolv.conf `text`, in order, as the resolver reads them.
+
+    Comments (`#`, `;`) and anything that is not an IP address (a hostname, a typo) are
+    skipped rather than fatal: a broken line there must not stop the cluster zone.
+    """
+    found = []
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split(";", 1)[0].split()
+        if len(words) < 2 or words[0] != "nameserver":
+            continue
+        try:
+            ipaddress.ip_address(words[1])
+        except ValueError:
+            continue
+        found.append(words[1])
+    return found

@@ -1,0 +1,260 @@
+"""Asking upstream resolvers: UDP, TCP when the reply is truncated, failover, a deadline.
+
+One question costs at most `budget` seconds whatever the upstreams do, and each upstream
+gets at most `timeout` of it; the caller turns a None result into SERVFAIL, never into
+silence or NXDOMAIN. An upstream that does not answer is asked last for
+`HOLD_DOWN_SECONDS`, so the next questions go straight to one that works instead of
+waiting out the same timeout again (CoreDNS's forward plugin reaches the same end with
+health checks).
+
+A reply counts only if it carries the ID and the question that were sent, so a stray or
+spoofed datagram is ignored rather than believed. Answers go through the `Cache`, and
+identical questions asked while one is in flight wait for that one request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import secrets
+import socket
+import struct
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from dnslib import EDNS0, RCODE, DNSHeader, DNSQuestion, DNSRecord
+
+from .cache import Cache
+from .resolvconf import nameservers
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 2.0
+# Under the 5 s that glibc, musl and dig wait before giving up, so the SERVFAIL arrives.
+DEFAULT_BUDGET = 4.0
+HOLD_DOWN_SECONDS = 10.0
+EDNS_SIZE = 1232  # what we advertise upstream: no IP fragmentation (DNS flag day 2020)
+DNS_PORT = 53
+
+
+class UpstreamError(Exception):
+    """An upstream gave nothing usable: refused connection, closed stream, wrong reply."""
+
+
+@dataclass(frozen=True)
+class Question:
+    """What is asked upstream, and the cache key: everything the reply depends on."""
+
+    name: str  # lowercase, with its trailing dot
+    qtype: int
+    dnssec_ok: bool = False
+    checking_disabled: bool = False
+
+
+@dataclass
+class Upstream:
+    """One resolver to forward to, and until when it is asked last."""
+
+    host: str
+    port: int = DNS_PORT
+    down_until: float = 0.0
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+class Forwarder:
+    """Resolves questions through a cache and a list of upstreams, in order."""
+
+    def __init__(self, upstreams: Iterable[tuple[str, int]], cache: Cache,
+                 timeout: float = DEFAULT_TIMEOUT, budget: float = DEFAULT_BUDGET,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.upstreams = [Upstream(host, port) for host, port in upstreams]
+        self.cache = cache
+        self.timeout = timeout
+        self.budget = budget
+        self.clock = clock
+        self._in_flight: dict[Question, asyncio.Future[DNSRecord | None]] = {}
+
+    async def resolve(self, question: Question) -> DNSRecord | None:
+        """The upstream reply to `question` (from the cache if it may), None if none came."""
+        cached = self.cache.get(question)
+        if cached is not None:
+            return cached
+        shared = self._in_flight.get(question)
+        if shared is None:
+            shared = asyncio.ensure_future(self._fetch(question))
+            self._in_flight[question] = shared
+            shared.add_done_callback(lambda _: self._in_flight.pop(question, None))
+        # Shielded: a client that goes away must not cancel the others' request.
+        return await asyncio.shield(shared)
+
+    async def _fetch(self, question: Question) -> DNSRecord | None:
+        reply = await self._ask(question)
+        if reply is not None:
+            self.cache.put(question, reply)
+        return reply
+
+    async def _ask(self, question: Question) -> DNSRecord | None:
+        deadline = self.clock() + self.budget
+        fallback = None
+        for upstream in self._in_order():
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                break
+            try:
+                reply = await self._exchange(upstream, question, remaining)
+            except (UpstreamError, OSError, TimeoutError) as exc:
+                self._mark_down(upstream, exc)
+                continue
+            upstream.down_until = 0.0
+            if reply.header.rcode in (RCODE.SERVFAIL, RCODE.REFUSED):
+                if fallback is None:  # another upstream may do better
+                    fallback = reply
+                continue
+            return reply
+        return fallback
+
+    async def _exchange(self, upstream: Upstream, question: Question,
+                        remaining: float) -> DNSRecord:
+        request = build_request(question)
+        data = bytes(request.pack())
+        started = self.clock()
+        async with asyncio.timeout(min(self.timeout, remaining)):
+            reply = await exchange_udp(upstream.host, upstream.port, request, data)
+        if not reply.header.tc:
+            return reply
+        left = remaining - (self.clock() - started)
+        if left <= 0:
+            raise TimeoutError
+        async with asyncio.timeout(min(self.timeout, left)):
+            return await exchange_tcp(upstream.host, upstream.port, request, data)
+
+    def _in_order(self) -> list[Upstream]:
+        """Healthy upstreams in the order given, then the held-down ones, soonest back first."""
+        now = self.clock()
+        healthy = [u for u in self.upstreams if u.down_until <= now]
+        held = sorted((u for u in self.upstreams if u.down_until > now),
+                      key=lambda u: u.down_until)
+        return healthy + held
+
+    def _mark_down(self, upstream: Upstream, exc: BaseException) -> None:
+        now = self.clock()
+        if upstream.down_until <= now:
+            log.warning("upstream %s failed (%s); asking it last for %.0f s", upstream,
+                        type(exc).__name__ if isinstance(exc, TimeoutError) else exc,
+                        HOLD_DOWN_SECONDS)
+        upstream.down_until = now + HOLD_DOWN_SECONDS
+
+
+def build_request(question: Question) -> DNSRecord:
+    """The query sent upstream: a fresh random ID, RD, EDNS0 with DO/CD as the client set."""
+    header = DNSHeader(id=secrets.randbelow(1 << 16), rd=1, cd=int(question.checking_disabled))
+    request = DNSRecord(header, q=DNSQuestion(question.name, question.qtype))
+    request.add_ar(EDNS0(udp_len=EDNS_SIZE, flags="do" if question.dnssec_ok else ""))
+    return request
+
+
+def matches(request: DNSRecord, data: bytes) -> DNSRecord | None:
+    """`data` parsed, if it is the reply to `request` (same ID and question), else None."""
+    try:
+        reply = DNSRecord.parse(data)
+    except Exception:  # whatever arrives, a bad packet is ignored, never fatal
+        return None
+    if (not reply.header.qr or reply.header.id != request.header.id
+            or len(reply.questions) != 1):
+        return None
+    asked, got = request.q, reply.q
+    if got.qname != asked.qname or got.qtype != asked.qtype or got.qclass != asked.qclass:
+        return None
+    return reply
+
+
+class _UdpExchange(asyncio.DatagramProtocol):
+    """One request on a connected UDP socket: the first matching datagram wins."""
+
+    def __init__(self, request: DNSRecord, reply: asyncio.Future[DNSRecord]) -> None:
+        self.request = request
+        self.reply = reply
+
+    def datagram_received(self, data: bytes, addr: tuple[object, ...]) -> None:
+        message = matches(self.request, data)
+        if message is not None and not self.reply.done():
+            self.reply.set_result(message)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable: nothing listens there, so fail now instead of timing out.
+        if not self.reply.done():
+            self.reply.set_exception(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.reply.done():
+            self.reply.set_exception(exc or UpstreamError("socket closed"))
+
+
+async def exchange_udp(host: str, port: int, request: DNSRecord, data: bytes) -> DNSRecord:
+    """Send `data` (the packed `request`) over UDP and wait for its reply; cancel to stop."""
+    loop = asyncio.get_running_loop()
+    reply: asyncio.Future[DNSRecord] = loop.create_future()
+    # Connected, so the kernel drops datagrams from any other address; a fresh socket
+    # also gets a fresh random source port.
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: _UdpExchange(request, reply), remote_addr=(host, port))
+    try:
+        transport.sendto(data)
+        return await reply
+    finally:
+        transport.close()
+
+
+async def exchange_tcp(host: str, port: int, request: DNSRecord, data: bytes) -> DNSRecord:
+    """Send `data` over a new TCP connection (RFC 1035 length prefix) and read the reply."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(struct.pack("!H", len(data)) + data)
+        await writer.drain()
+        (length,) = struct.unpack("!H", await reader.readexactly(2))
+        message = matches(request, await reader.readexactly(length))
+    except asyncio.IncompleteReadError:
+        raise UpstreamError("connection closed before the reply") from None
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+    if message is None:
+        raise UpstreamError("reply does not match the question")
+    return message
+
+
+def default_upstreams(resolv_conf: str, listen: Sequence[tuple[str, int]],
+                      is_local: Callable[[str], bool]) -> tuple[tuple[str, int], ...]:
+    """The nameservers `resolv_conf` names (port 53), minus clusterdns's own addresses.
+
+    A resolv.conf that points at clusterdns itself would otherwise make every forwarded
+    question come back as a new question: a loop. An unspecified listen address
+    (0.0.0.0, ::) is every local address of its family, so those are dropped too.
+    """
+    own_hosts = {ipaddress.ip_address(h) for h, p in listen if p == DNS_PORT}
+    wildcard_versions = {ip.version for ip in own_hosts if ip.is_unspecified}
+    upstreams = []
+    for server in nameservers(resolv_conf):
+        ip = ipaddress.ip_address(server)
+        if ip in own_hosts or (ip.version in wildcard_versions
+                               and (ip.is_loopback or is_local(server))):
+            continue
+        upstreams.append((server, DNS_PORT))
+    return tuple(upstreams)
+
+
+def is_local_address(host: str) -> bool:
+    """Whether `host` is an address of this machine (binding to it succeeds)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((host, 0))
+        except OSError:
+            return False
+    return True
