@@ -9,6 +9,7 @@ what was asked), and truncation keeps the question and as many whole records as 
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dnslib import AAAA as RD_AAAA
@@ -138,33 +139,33 @@ def pack(
     reply: Reply,
     limit: int = TCP_LIMIT,
     recursion_available: bool = False,
+    chased: Sequence[RR] = (),
 ) -> bytes:
     """Pack `reply` for `query`, truncating to `limit` bytes as RFC 2181/1035 ask.
 
-    Dropping additional records alone does not set TC; dropping answers does, and the
-    answer section then keeps as many whole records as fit.
+    `chased` are the records an upstream gave for `reply.chase` (an ExternalName's target):
+    they follow the CNAME chain in the answer section, so the client needs no second query.
     """
-    message = _message(query, reply, recursion_available, reply.answer, reply.authority,
-                       reply.additional)
-    data = bytes(message.pack())
-    if len(data) <= limit:
-        return data
-    data = bytes(
-        _message(query, reply, recursion_available, reply.answer, reply.authority, ()).pack()
-    )
-    if len(data) <= limit:
-        return data
-    low, high = 0, len(reply.answer)
-    best = _message(query, reply, recursion_available, (), (), (), truncated=True).pack()
-    while low < high:
-        middle = (low + high + 1) // 2
-        attempt = _message(query, reply, recursion_available, reply.answer[:middle], (), (),
-                           truncated=True).pack()
-        if len(attempt) <= limit:
-            low, best = middle, attempt
-        else:
-            high = middle - 1
-    return bytes(best)
+    return _fit(query, reply.rcode, reply.authoritative, recursion_available,
+                [*_to_rrs(query, reply.answer), *chased], _to_rrs(query, reply.authority),
+                _to_rrs(query, reply.additional), limit)
+
+
+def pack_forwarded(query: Query, upstream: DNSRecord, limit: int = TCP_LIMIT) -> bytes:
+    """An upstream's reply made the client's: its ID, flags and spelling; RA set, AA never.
+
+    The upstream's OPT record stays behind: EDNS0 is between us and the client, and the
+    client gets ours exactly when its query had one, as for every other reply.
+    """
+    lowered = rr.fqdn(query.qname)
+
+    def respelled(records: list[RR]) -> list[RR]:
+        return [RR(query.qname, r.rtype, r.rclass, r.ttl, r.rdata)
+                if str(r.rname).lower() == lowered else r
+                for r in records if r.rtype != rr.OPT]
+
+    return _fit(query, upstream.header.rcode, False, True, respelled(upstream.rr),
+                respelled(upstream.auth), respelled(upstream.ar), limit)
 
 
 def pack_rcode(query: Query, rcode: int, recursion_available: bool = False) -> bytes:
@@ -172,29 +173,55 @@ def pack_rcode(query: Query, rcode: int, recursion_available: bool = False) -> b
     return pack(query, Reply(rcode, authoritative=False), TCP_LIMIT, recursion_available)
 
 
+def _to_rrs(query: Query, records: tuple[Record, ...]) -> list[RR]:
+    """Our records as dnslib RRs, the question's own name spelled as the client spelled it."""
+    lowered = rr.fqdn(query.qname)
+    return [to_dnslib(r, query.qname if r.name == lowered else r.name) for r in records]
+
+
+def _fit(query: Query, rcode: int, authoritative: bool, recursion_available: bool,
+         answer: list[RR], authority: list[RR], additional: list[RR], limit: int) -> bytes:
+    """The packed reply within `limit` bytes.
+
+    Dropping additional records alone does not set TC; dropping answers does, and the
+    answer section then keeps as many whole records as fit.
+    """
+    flags = (rcode, authoritative, recursion_available)
+    data = bytes(_message(query, *flags, answer, authority, additional).pack())
+    if len(data) <= limit:
+        return data
+    data = bytes(_message(query, *flags, answer, authority, []).pack())
+    if len(data) <= limit:
+        return data
+    low, high = 0, len(answer)
+    best = _message(query, *flags, [], [], [], truncated=True).pack()
+    while low < high:
+        middle = (low + high + 1) // 2
+        attempt = _message(query, *flags, answer[:middle], [], [], truncated=True).pack()
+        if len(attempt) <= limit:
+            low, best = middle, attempt
+        else:
+            high = middle - 1
+    return bytes(best)
+
+
 def _message(
     query: Query,
-    reply: Reply,
+    rcode: int,
+    authoritative: bool,
     recursion_available: bool,
-    answer: tuple[Record, ...],
-    authority: tuple[Record, ...],
-    additional: tuple[Record, ...],
+    answer: list[RR],
+    authority: list[RR],
+    additional: list[RR],
     truncated: bool = False,
 ) -> DNSRecord:
-    rcode = reply.rcode
     header = DNSHeader(
-        id=query.id, qr=1, opcode=query.opcode, aa=int(reply.authoritative), tc=int(truncated),
+        id=query.id, qr=1, opcode=query.opcode, aa=int(authoritative), tc=int(truncated),
         rd=int(query.rd), ra=int(recursion_available), cd=int(query.cd), rcode=rcode & 0xF,
     )
-    message = DNSRecord(header)
+    message = DNSRecord(header, rr=list(answer), auth=list(authority), ar=list(additional))
     if query.questions:
         message.add_question(DNSQuestion(query.qname, query.qtype, query.qclass))
-    lowered = rr.fqdn(query.qname)
-    for section, records in ((message.rr, answer), (message.auth, authority),
-                             (message.ar, additional)):
-        for record in records:
-            owner = query.qname if record.name == lowered else record.name
-            section.append(to_dnslib(record, owner))
     if query.edns is not None:
         message.ar.append(EDNS0(udp_len=EDNS_UDP_LIMIT, ext_rcode=rcode >> 4,
                                 flags="do" if query.edns.do else ""))

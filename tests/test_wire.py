@@ -7,11 +7,14 @@ import struct
 import dns.flags
 import dns.message
 import dns.rcode
+import dns.rdatatype
+import dnslib
 import pytest
+from dnslib import EDNS0, QTYPE, RR, DNSRecord
 
 from clusterdns import wire
 from clusterdns.answer import Reply
-from clusterdns.records import NOERROR, A, Record
+from clusterdns.records import CNAME, NOERROR, A, Record
 
 
 def query_bytes(name: str = "big.default.svc.cluster.local", rdtype: str = "A",
@@ -113,3 +116,49 @@ def test_responses_are_never_answered() -> None:
     assert wire.error_for_bytes(data, 1) is None
     with pytest.raises(wire.MalformedQuery):
         wire.parse_query(data)
+
+
+def upstream_reply(name: str, count: int, rcode: int = NOERROR) -> DNSRecord:
+    """What an upstream might send for `name`: `count` A records and its own OPT."""
+    reply = DNSRecord.question(name).reply()
+    reply.header.id = 1
+    reply.header.rcode = rcode
+    for i in range(count):
+        reply.add_answer(RR(name, QTYPE.A, ttl=300, rdata=dnslib.A(f"192.0.2.{i + 1}")))
+    reply.add_ar(EDNS0(udp_len=4096))
+    return reply
+
+
+def test_forwarded_reply_is_the_clients_own() -> None:
+    query = wire.parse_query(query_bytes("GitHub.IO", use_edns=0))
+    out = dns.message.from_wire(wire.pack_forwarded(query, upstream_reply("github.io.", 2)))
+    assert out.id == 4242
+    assert out.flags & dns.flags.RA and out.flags & dns.flags.RD
+    assert not out.flags & dns.flags.AA
+    assert out.answer[0].name.to_text() == "GitHub.IO."
+    assert out.payload == wire.EDNS_UDP_LIMIT  # ours, not the upstream's 4096
+
+
+def test_forwarded_reply_keeps_the_upstream_rcode() -> None:
+    query = wire.parse_query(query_bytes("nope.example"))
+    out = dns.message.from_wire(
+        wire.pack_forwarded(query, upstream_reply("nope.example.", 0, rcode=3)))
+    assert out.rcode() == dns.rcode.NXDOMAIN and out.edns < 0
+
+
+def test_forwarded_reply_is_truncated_to_the_clients_limit() -> None:
+    query = wire.parse_query(query_bytes("many.example"))
+    data = wire.pack_forwarded(query, upstream_reply("many.example.", 60), query.udp_limit())
+    out = dns.message.from_wire(data)
+    assert len(data) <= 512 and out.flags & dns.flags.TC
+    assert 0 < len(out.answer[0]) < 60
+
+
+def test_chased_records_follow_the_cname() -> None:
+    query = wire.parse_query(query_bytes("ext.default.svc.cluster.local"))
+    cname = Record("ext.default.svc.cluster.local.", CNAME, 5, "github.io.")
+    chased = upstream_reply("github.io.", 1).rr
+    out = dns.message.from_wire(wire.pack(query, Reply(NOERROR, (cname,), chase="github.io."),
+                                          recursion_available=True, chased=chased))
+    assert [rrset.rdtype for rrset in out.answer] == [dns.rdatatype.CNAME, dns.rdatatype.A]
+    assert out.flags & dns.flags.RA and out.flags & dns.flags.AA
