@@ -98,6 +98,50 @@ def parse_query(data: bytes) -> Query:
     )
 
 
+# Header counts (QD, AN, NS, AR) of an ordinary query: one question, at most an OPT.
+_PLAIN_COUNTS = b"\x00\x01\x00\x00\x00\x00\x00\x00"
+_EDNS_COUNTS = b"\x00\x01\x00\x00\x00\x00\x00\x01"
+_QTYPE_QCLASS = 4
+_BARE_OPT = 11  # root owner, type, class (UDP size), TTL (ext-rcode, version, flags), RDLENGTH 0
+# The request bits a reply depends on, folded into one key byte: RD (0x0100), CD (0x0010).
+_FLAG_BYTES = tuple(bytes((i,)) for i in range(0x20))
+_QR_OPCODE = 0xF8
+
+
+def answer_key(data: bytes) -> tuple[bytes, int] | None:
+    """The key a reply to `data` can be looked up by, and where the question name ends.
+
+    Only an ordinary query qualifies: QR clear, opcode QUERY, one question, no answer or
+    authority records, and either nothing or exactly one bare 11-byte record (an OPT
+    without options) in additional. Everything the reply depends on is in the key: the
+    lowercased name, the type and class, the whole OPT record as sent, and the RD and CD
+    bits; the ID and the name's spelling are spliced back by `splice`. Anything else
+    returns None and goes the slow way. A name with a zero byte inside a label cannot
+    pass the length check, since its real terminator comes later.
+    """
+    if len(data) < 17 or data[2] & _QR_OPCODE:
+        return None
+    end = data.find(0, 12) + 1
+    rest = len(data) - end
+    if rest == _QTYPE_QCLASS:
+        if data[4:12] != _PLAIN_COUNTS:
+            return None
+    elif rest != _QTYPE_QCLASS + _BARE_OPT or data[4:12] != _EDNS_COUNTS:
+        return None
+    flags = _FLAG_BYTES[(data[2] & 0x01) | (data[3] & 0x10)]
+    return data[12:end].lower() + data[end:] + flags, end
+
+
+def splice(data: bytes, end: int, header: bytes, tail: bytes) -> bytes:
+    """A stored reply made the client's: its ID, then its question name as spelled.
+
+    `header` is the stored reply's bytes 2-12 (flags and counts) and `tail` everything
+    after the question name; the name itself is the client's, so 0x20-randomised case
+    and dig's spelling come back exactly as asked.
+    """
+    return data[:2] + header + data[12:end] + tail
+
+
 def error_for_bytes(data: bytes, rcode: int) -> bytes | None:
     """A bare error reply (header, question if readable) for bytes we could not parse.
 
