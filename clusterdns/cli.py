@@ -13,11 +13,16 @@ from typing import Any
 import click
 
 from . import manifests, resolvconf, zone
+from .access import DEFAULT_RECURSION_CLIENTS, ClientRanges
+from .cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL
 from .clusterips import DEFAULT_CIDRS
 from .config import DEFAULT_LISTEN, POD_MODES, Config, ZoneSettings
 from .model import Cluster
+from .upstream import DEFAULT_BUDGET, DEFAULT_TIMEOUT, default_upstreams, is_local_address
 
 log = logging.getLogger("clusterdns")
+
+HOST_RESOLV_CONF = "/etc/resolv.conf"
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -55,6 +60,65 @@ def _zone_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _forwarding_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--upstream", "upstreams", multiple=True, metavar="HOST[:PORT]|none",
+                     help="Resolver for names outside the zone, asked in order (repeatable); "
+                          "`none` turns forwarding off "
+                          f"[default: the nameservers of {HOST_RESOLV_CONF}]."),
+        click.option("--upstream-timeout", default=DEFAULT_TIMEOUT, show_default=True,
+                     type=click.FloatRange(0.01, 60), metavar="SECONDS",
+                     help="How long one upstream may take before the next is asked."),
+        click.option("--upstream-budget", default=DEFAULT_BUDGET, show_default=True,
+                     type=click.FloatRange(0.01, 60), metavar="SECONDS",
+                     help="How long all tries of one question may take; then SERVFAIL."),
+        click.option("--cache-size", default=DEFAULT_CAPACITY, show_default=True,
+                     type=click.IntRange(0), help="Upstream answers kept; 0 turns the cache off."),
+        click.option("--cache-max-ttl", default=DEFAULT_MAX_TTL, show_default=True,
+                     type=click.IntRange(0), metavar="SECONDS",
+                     help="Longest time an upstream answer is kept."),
+        click.option("--cache-max-negative-ttl", default=DEFAULT_MAX_NEGATIVE_TTL,
+                     show_default=True, type=click.IntRange(0), metavar="SECONDS",
+                     help="Longest time an NXDOMAIN or empty upstream answer is kept."),
+        click.option("--allow-recursion", "recursion_clients", multiple=True, metavar="CIDR",
+                     help="Clients that may ask for names outside the zone (repeatable; "
+                          "replaces the default: loopback and private ranges)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _upstreams(values: tuple[str, ...], listen: tuple[tuple[str, int], ...]
+               ) -> tuple[tuple[str, int], ...]:
+    """The --upstream values as addresses; without any, the host's resolv.conf nameservers."""
+    if "none" in values:
+        if len(values) > 1:
+            raise click.BadParameter("`none` cannot be combined with upstream addresses",
+                                     param_hint="--upstream")
+        return ()
+    if values:
+        return tuple(parse_listen(v) for v in values)
+    try:
+        with open(HOST_RESOLV_CONF) as file:
+            text = file.read()
+    except OSError:
+        text = ""
+    found = default_upstreams(text, listen, is_local_address)
+    if not found:
+        log.warning("no usable nameserver in %s: names outside the zone get REFUSED "
+                    "(give --upstream HOST[:PORT])", HOST_RESOLV_CONF)
+    return found
+
+
+def _recursion_clients(values: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        ClientRanges.parse(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--allow-recursion") from None
+    return values or DEFAULT_RECURSION_CLIENTS
+
+
 def _cidrs(values: tuple[str, ...]) -> tuple[str, ...]:
     return DEFAULT_CIDRS + values if values else DEFAULT_CIDRS
 
@@ -89,11 +153,17 @@ def main(verbose: bool) -> None:
 @click.option("--log-queries", is_flag=True, help="Log every query and its rcode.")
 @click.option("--watch/--no-watch", default=True, show_default=True,
               help="Reload when the manifests change (SIGHUP reloads either way).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes answering on the same addresses (SO_REUSEPORT), one per core.")
 @_zone_options
+@_forwarding_options
 def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, watch: bool,
-          domain: str, ttl: int, pods: str, service_cidrs: tuple[str, ...]) -> None:
+          workers: int, domain: str, ttl: int, pods: str, service_cidrs: tuple[str, ...],
+          upstreams: tuple[str, ...], upstream_timeout: float, upstream_budget: float,
+          cache_size: int, cache_max_ttl: int, cache_max_negative_ttl: int,
+          recursion_clients: tuple[str, ...]) -> None:
     """Serve the cluster zone built from the manifests."""
-    from .server import serve as run_server
+    from .server import run as run_server
 
     addresses = tuple(parse_listen(v) for v in listen) or (DEFAULT_LISTEN,)
     specific = tuple(h for h, _ in addresses if not ipaddress.ip_address(h).is_unspecified)
@@ -101,13 +171,17 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
                             ns_addresses=specific or ("127.0.0.1",))
     config = Config(manifests=paths, listen=addresses, zone=settings,
                     service_cidrs=_cidrs(service_cidrs), log_queries=log_queries,
-                    watch=watch)
+                    watch=watch, workers=workers,
+                    upstreams=_upstreams(upstreams, addresses), upstream_timeout=upstream_timeout,
+                    upstream_budget=upstream_budget, cache_size=cache_size,
+                    cache_max_ttl=cache_max_ttl, cache_max_negative_ttl=cache_max_negative_ttl,
+                    recursion_clients=_recursion_clients(recursion_clients))
     cache = manifests.FileCache()  # handed to the reloader: a reload re-reads changed files
     cluster = _load_or_exit(paths, service_cidrs, cache)
     current = zone.build(cluster, settings, serial=int(time.time()))
     _install_uvloop()
     try:
-        asyncio.run(run_server(config, current, cluster=cluster, cache=cache))
+        run_server(config, current, cluster=cluster, cache=cache)
     except OSError as exc:
         click.echo(f"error: cannot listen: {exc}", err=True)
         sys.exit(1)

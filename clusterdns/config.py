@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .access import DEFAULT_RECURSION_CLIENTS
+from .cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL
 from .clusterips import DEFAULT_CIDRS
+from .upstream import DEFAULT_BUDGET, DEFAULT_TIMEOUT
 
 POD_MODES = ("insecure", "verified", "disabled")
 DEFAULT_LISTEN = ("127.0.0.1", 5353)
@@ -31,4 +34,14 @@ class Config:
     zone: ZoneSettings = field(default_factory=ZoneSettings)
     service_cidrs: tuple[str, ...] = DEFAULT_CIDRS
     log_queries: bool = False
+    workers: int = 1  # processes sharing the listen sockets (SO_REUSEPORT)
     watch: bool = True  # reload when the manifests change (SIGHUP reloads either way)
+    # Where names outside the zone go, (host, port) each; empty turns forwarding off.
+    upstreams: tuple[tuple[str, int], ...] = ()
+    upstream_timeout: float = DEFAULT_TIMEOUT  # seconds for one upstream to answer
+    upstream_budget: float = DEFAULT_BUDGET  # seconds for all tries, then SERVFAIL
+    cache_size: int = DEFAULT_CAPACITY  # upstream answers kept; 0 turns the cache off
+    cache_max_ttl: int = DEFAULT_MAX_TTL
+    cache_max_negative_ttl: int = DEFAULT_MAX_NEGATIVE_TTL
+    # CIDRs of the clients that may ask for names outside the zone.
+    recursion_clients: tuple[str, ...] = DEFAULT_RECURSION_CLIENTS

@@ -11,19 +11,28 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import signal
 import socket
 import struct
-from collections.abc import Callable, Coroutine
+import sys
+from collections.abc import Coroutine
 from typing import Any
 
+from dnslib import DNSRecord
+
 from . import wire
+from .access import DEFAULT_RECURSION_CLIENTS, ClientRanges, exposure_warning
 from .answer import FORWARD, Reply, answer
+from .cache import Cache
 from .config import Config
 from .manifests import FileCache
 from .model import Cluster
-from .records import BADVERS, FORMERR, NOTIMP, REFUSED, SERVFAIL, TYPE_NAMES
+from .packed import PackedAnswers
+from .records import BADVERS, FORMERR, NOERROR, NOTIMP, REFUSED, SERVFAIL, TYPE_NAMES, fqdn
 from .reload import Reloader
+from .upstream import Forwarder, Question
+from .workers import Workers, fork_workers
 from .zone import Zone
 
 log = logging.getLogger(__name__)
@@ -36,24 +45,42 @@ Pending = Coroutine[Any, Any, bytes | None]
 
 
 class Responder:
-    """Turns query bytes into reply bytes from the current zone."""
+    """Turns query bytes into reply bytes from the current zone, or from the upstreams.
 
-    def __init__(self, zone: Zone, log_queries: bool = False) -> None:
+    `forwarder` None means forwarding is off: names outside the zone get REFUSED.
+    `recursion` says which clients may have names outside the zone resolved.
+    """
+
+    def __init__(self, zone: Zone, log_queries: bool = False,
+                 forwarder: Forwarder | None = None,
+                 recursion: ClientRanges | None = None) -> None:
         self.zone = zone
+        self.packed = PackedAnswers()
         self.log_queries = log_queries
+        self.forwarder = forwarder
+        self.recursion = (recursion if recursion is not None
+                          else ClientRanges.parse(DEFAULT_RECURSION_CLIENTS))
 
     def swap(self, zone: Zone) -> None:
-        """Serve `zone` from now on; everything derived from a zone changes in this one step."""
-        self.zone = zone
+        """Serve `zone` from now on; everything derived from a zone changes in this one step.
+
+        Called on the event loop, so no query runs between the two assignments.
+        """
+        self.zone, self.packed = zone, PackedAnswers()
 
     def respond(self, data: bytes, peer: tuple[Any, ...], tcp: bool) -> bytes | Pending | None:
         """The reply to `data`, a coroutine when it must wait for an upstream, or None."""
+        stored = self.packed.reply(data, tcp)
+        return stored if stored is not None else self.compute(data, peer, tcp)
+
+    def compute(self, data: bytes, peer: tuple[Any, ...], tcp: bool) -> bytes | Pending | None:
+        """`respond` without the stored replies: parse, answer, pack, and store if it may."""
         try:
             query = wire.parse_query(data)
         except wire.MalformedQuery:
             return wire.error_for_bytes(data, FORMERR)
         try:
-            reply = self._respond(query, peer, tcp)
+            reply = self._respond(query, data, peer, tcp)
         except Exception:  # a bug must cost one SERVFAIL, never the server
             log.exception("answering %s %s failed", query.qname, query.qtype)
             return wire.pack_rcode(query, SERVFAIL)
@@ -61,7 +88,9 @@ class Responder:
             self._log(query, peer, tcp, reply)
         return reply
 
-    def _respond(self, query: wire.Query, peer: tuple[Any, ...], tcp: bool) -> bytes | Pending:
+    def _respond(
+        self, query: wire.Query, data: bytes, peer: tuple[Any, ...], tcp: bool
+    ) -> bytes | Pending:
         if query.opcode != wire.OPCODE_QUERY:
             return wire.pack_rcode(query, NOTIMP)
         if query.questions != 1:
@@ -72,10 +101,58 @@ class Responder:
             return wire.pack_rcode(query, REFUSED)
         result = answer(self.zone, query.qname, query.qtype)
         if result is FORWARD:
-            return wire.pack_rcode(query, REFUSED)
+            if not self._may_recurse(peer):
+                return wire.pack_rcode(query, REFUSED)
+            return self._forward(query, peer, tcp)
         assert isinstance(result, Reply)
         limit = wire.TCP_LIMIT if tcp else query.udp_limit()
-        return wire.pack(query, result, limit)
+        if result.chase and self._may_recurse(peer):
+            return self._chase(query, result, peer, tcp)
+        packed = wire.pack(query, result, limit)
+        if not result.chase and not self.log_queries:
+            self.packed.store(data, tcp, packed)
+        return packed
+
+    def _may_recurse(self, peer: tuple[Any, ...]) -> bool:
+        return self.forwarder is not None and self.recursion.allows(str(peer[0]))
+
+    async def _forward(self, query: wire.Query, peer: tuple[Any, ...], tcp: bool) -> bytes:
+        """The upstreams' answer made the client's; SERVFAIL when none came in time."""
+        upstream = await self._ask_upstream(query, query.qname)
+        if upstream is None:
+            reply = wire.pack_rcode(query, SERVFAIL, recursion_available=True)
+        else:
+            reply = wire.pack_forwarded(query, upstream,
+                                        wire.TCP_LIMIT if tcp else query.udp_limit())
+        if self.log_queries:
+            self._log(query, peer, tcp, reply)
+        return reply
+
+    async def _chase(self, query: wire.Query, result: Reply, peer: tuple[Any, ...],
+                     tcp: bool) -> bytes:
+        """An ExternalName's CNAME with its target's records from upstream after it.
+
+        When the upstream fails or denies the target, the CNAME alone still goes out, as
+        CoreDNS does: the client may resolve the target itself.
+        """
+        upstream = await self._ask_upstream(query, result.chase)
+        chased = upstream.rr if upstream is not None and upstream.header.rcode == NOERROR else []
+        reply = wire.pack(query, result, wire.TCP_LIMIT if tcp else query.udp_limit(),
+                          recursion_available=True, chased=chased)
+        if self.log_queries:
+            self._log(query, peer, tcp, reply)
+        return reply
+
+    async def _ask_upstream(self, query: wire.Query, name: str) -> DNSRecord | None:
+        assert self.forwarder is not None
+        question = Question(fqdn(name), query.qtype,
+                            dnssec_ok=query.edns is not None and query.edns.do,
+                            checking_disabled=query.cd)
+        try:
+            return await self.forwarder.resolve(question)
+        except Exception:  # a bug must cost one SERVFAIL, never silence
+            log.exception("forwarding %s %s failed", name, query.qtype)
+            return None
 
     def _log(self, query: wire.Query, peer: tuple[Any, ...], tcp: bool, reply: bytes) -> None:
         rcode = reply[3] & 0xF if len(reply) > 3 else -1
@@ -92,7 +169,13 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        reply = self.responder.respond(data, addr, tcp=False)
+        # The hot path, kept to one lookup and one send: the syscalls already cost more
+        # than everything else a stored reply needs.
+        reply = self.responder.packed.reply(data, False)
+        if reply is not None:
+            self.transport.sendto(reply, addr)  # type: ignore[union-attr]
+            return
+        reply = self.responder.compute(data, addr, tcp=False)
         if isinstance(reply, bytes):
             self._send(reply, addr)
         elif reply is not None:
@@ -194,8 +277,26 @@ def bind_sockets(
     raise OSError(errno.EADDRINUSE, f"no free port pair on {host}")
 
 
+def bind_all(
+    listen: tuple[tuple[str, int], ...], reuse_port: bool = False
+) -> list[tuple[socket.socket, socket.socket]]:
+    """A UDP and TCP pair for every listen address; all or nothing."""
+    pairs: list[tuple[socket.socket, socket.socket]] = []
+    try:
+        for host, port in listen:
+            pairs.append(bind_sockets(host, port, reuse_port))
+    except OSError:
+        for udp, tcp in pairs:
+            udp.close()
+            tcp.close()
+        raise
+    return pairs
+
+
 def _grow_receive_buffer(sock: socket.socket) -> None:
-    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    # Python's socket module does not export SO_RCVBUFFORCE; 33 is its Linux number. As
+    # root it lifts the net.core.rmem_max cap that plain SO_RCVBUF is held to.
+    force = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform == "linux" else None)
     try:
         if force is None:
             raise PermissionError
@@ -213,11 +314,12 @@ class DnsServer:
         self.servers: list[asyncio.base_events.Server] = []
         self.addresses: list[tuple[str, int]] = []
 
-    async def start(self, listen: tuple[tuple[str, int], ...], reuse_port: bool = False) -> None:
+    async def start(self, sockets: list[tuple[socket.socket, socket.socket]]) -> None:
+        """Serve on bound (UDP, TCP) pairs, as `bind_all` returns them."""
         loop = asyncio.get_running_loop()
         connections = _TcpConnections(self.responder)
-        for host, port in listen:
-            udp, tcp = bind_sockets(host, port, reuse_port)
+        for udp, tcp in sockets:
+            host = udp.getsockname()[0]
             transport, _ = await loop.create_datagram_endpoint(
                 lambda: _UdpProtocol(self.responder), sock=udp
             )
@@ -239,33 +341,97 @@ def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def run(config: Config, zone: Zone, cluster: Cluster | None = None,
+        cache: FileCache | None = None) -> None:
+    """Bind, start the extra workers if asked, and serve until SIGINT or SIGTERM.
+
+    Binding happens before forking, so an address in use fails once, in the parent, and
+    port 0 becomes one concrete port that every worker then binds too.
+    """
+    sockets = bind_all(config.listen, reuse_port=config.workers > 1)
+    workers = None
+    if config.workers > 1:
+        concrete = tuple((host, udp.getsockname()[1]) for (host, _), (udp, _) in
+                         zip(config.listen, sockets, strict=True))
+
+        def run_worker(index: int) -> int:
+            for udp, tcp in sockets:  # the parent's: each worker binds its own
+                udp.close()
+                tcp.close()
+            mine = bind_all(concrete, reuse_port=True)
+            asyncio.run(serve(config, zone, cluster, cache, mine, worker=index))
+            return 0
+
+        workers = fork_workers(config.workers - 1, run_worker)
+    asyncio.run(serve(config, zone, cluster, cache, sockets, workers=workers))
+
+
+def forwarder_for(config: Config) -> Forwarder | None:
+    """The forwarder, with its own answer cache, that `config` asks for; None when off."""
+    if not config.upstreams:
+        return None
+    cache = Cache(config.cache_size, config.cache_max_ttl, config.cache_max_negative_ttl)
+    return Forwarder(config.upstreams, cache, config.upstream_timeout, config.upstream_budget)
+
+
+def _log_forwarding(config: Config, recursion: ClientRanges) -> None:
+    if config.upstreams:
+        log.info("forwarding names outside %s to %s (cache %d entries)", config.zone.domain,
+                 ", ".join(format_address(h, p) for h, p in config.upstreams),
+                 config.cache_size)
+    else:
+        log.info("forwarding off: names outside %s get REFUSED", config.zone.domain)
+    warning = exposure_warning(config.listen, recursion, bool(config.upstreams))
+    if warning:
+        log.warning("%s", warning)
+
+
 async def serve(
-    config: Config, zone: Zone, ready: Callable[[DnsServer], None] | None = None,
-    cluster: Cluster | None = None, cache: FileCache | None = None,
+    config: Config, zone: Zone, cluster: Cluster | None = None, cache: FileCache | None = None,
+    sockets: list[tuple[socket.socket, socket.socket]] | None = None,
+    workers: Workers | None = None, worker: int = 0,
 ) -> None:
-    """Run until SIGINT or SIGTERM, reloading as the manifests change.
+    """Serve until SIGINT or SIGTERM, reloading as the manifests change.
 
     `cluster` and `cache` are what `zone` was built from, so the first reload re-reads
-    only the files that changed.
+    only the files that changed. `workers` are the parent's children, to be told about
+    SIGHUP and stopped with it; `worker` numbers a child, whose start is logged quietly.
     """
-    responder = Responder(zone, config.log_queries)
+    recursion = ClientRanges.parse(config.recursion_clients)
+    responder = Responder(zone, config.log_queries, forwarder_for(config), recursion)
     server = DnsServer(responder)
-    await server.start(config.listen)
+    await server.start(sockets if sockets is not None else bind_all(config.listen))
     reloader = Reloader(config, zone, responder.swap, cluster, cache)
     reloader.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watching = None
+    if workers:
+        def reload_all() -> None:
+            reloader.request(True)
+            workers.signal(signal.SIGHUP)
+
+        loop.add_signal_handler(signal.SIGHUP, reload_all)
+        watching = asyncio.ensure_future(workers.watch())
     where = ", ".join(format_address(h, p) for h, p in server.addresses)
-    stats = zone.stats
-    log.info(
-        "clusterdns serving %s (%d services, %d pods, %d endpoints, %d records) on %s (udp+tcp)",
-        zone.origin, stats["services"], stats["pods"], stats["endpoints"], stats["records"], where,
-    )
-    if ready:
-        ready(server)
+    if worker:
+        log.debug("worker %d (pid %d) serving on %s", worker, os.getpid(), where)
+    else:
+        _log_forwarding(config, recursion)
+        stats = zone.stats
+        log.info(
+            "clusterdns serving %s (%d services, %d pods, %d endpoints, %d records%s) "
+            "on %s (udp+tcp)", zone.origin, stats["services"], stats["pods"],
+            stats["endpoints"], stats["records"],
+            f", {config.workers} workers" if config.workers > 1 else "", where,
+        )
     await stop.wait()
     log.info("clusterdns stopping")
+    if workers:
+        assert watching is not None
+        watching.cancel()
+        await workers.stop()
     await reloader.stop()
     await server.close()

@@ -25,9 +25,15 @@ _READY = re.compile(r"serving \S+ .* on (?P<addrs>.+) \(udp\+tcp\)")
 
 
 class ServerProcess:
-    """`clusterdns serve` in a subprocess; its log is collected as it runs."""
+    """`clusterdns serve` in a subprocess; its log is collected as it runs.
+
+    `serve` gets `--upstream none` unless the test names its upstreams: the machine's
+    resolv.conf may point off the host, and no test may ever forward there.
+    """
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        if args[:1] == ["serve"] and "--upstream" not in args:
+            args = [*args, "--upstream", "none"]
         self.args = args
         self.lines: list[str] = []
         self.host = ""
@@ -60,6 +66,11 @@ class ServerProcess:
     @property
     def log(self) -> str:
         return "\n".join(self.lines)
+
+    def lines_matching(self, pattern: str) -> list[str]:
+        """Every log line so far that matches `pattern`."""
+        regex = re.compile(pattern)
+        return [line for line in list(self.lines) if regex.search(line)]
 
     def wait_for_log(self, pattern: str, timeout: float = 5.0) -> str:
         """The first log line matching `pattern`, waiting for it to appear."""
