@@ -35,7 +35,7 @@ class Asked:
 
 @dataclass
 class UpstreamServer:
-    """Serves `zone` lines on HOST:port until `stop()`; see the module docstring for modes."""
+    """Serves `zone` lines on host:port until `stop()`; see the module docstring for modes."""
 
     zone: tuple[str, ...] = ()
     silent: bool = False
@@ -44,13 +44,14 @@ class UpstreamServer:
     delay: float = 0.0
     rcode: int | None = None  # answer every question with this rcode and no records
     negative_ttl: int = 60
+    host: str = HOST
     asked: list[Asked] = field(default_factory=list)
     port: int = 0
 
     def __post_init__(self) -> None:
         self.records = [rr for line in self.zone for rr in RR.fromZone(line)]
         self.soa = RR.fromZone(SOA_LINE.format(negative_ttl=self.negative_ttl))[0]
-        self._udp, self._tcp = _bind_pair()
+        self._udp, self._tcp = _bind_pair(self.host)
         self.port = self._udp.getsockname()[1]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -59,7 +60,7 @@ class UpstreamServer:
     @property
     def address(self) -> str:
         """The `--upstream` value that reaches this server."""
-        return f"{HOST}:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def count(self, name: str, transport: str | None = None) -> int:
         """How many times `name` was asked (over `transport` if given)."""
@@ -145,15 +146,16 @@ def _read(conn: socket.socket, size: int) -> bytes:
     return data
 
 
-def _bind_pair() -> tuple[socket.socket, socket.socket]:
-    """A UDP and a TCP socket on the same free loopback port."""
+def _bind_pair(host: str) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket on the same free port of `host` (a loopback address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     for _ in range(20):
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        tcp = socket.socket(family, socket.SOCK_STREAM)
         try:
-            udp.bind((HOST, 0))
+            udp.bind((host, 0))
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            tcp.bind((HOST, udp.getsockname()[1]))
+            tcp.bind((host, udp.getsockname()[1]))
             tcp.listen(16)
             return udp, tcp
         except OSError as exc:

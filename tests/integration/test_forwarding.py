@@ -1,0 +1,200 @@
+"""Forwarding through the real server to real test upstreams on loopback.
+
+Every upstream here is a `tests.upstream_server.UpstreamServer` (or dnsmasq) that this
+test starts on 127.0.0.1 or ::1; no question ever leaves the machine.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.reversename
+import pytest
+
+from tests.conftest import EXAMPLES, ServerProcess, dig, rrset_values
+from tests.upstream_server import dead_address, upstream
+
+ZONE = (
+    "github.io. 300 IN A 185.199.108.153",
+    "github.io. 300 IN A 185.199.109.153",
+    "github.io. 300 IN AAAA 2606:50c0:8000::153",
+    "8.8.8.8.in-addr.arpa. 300 IN PTR dns.google.",
+    "example.org. 300 IN A 192.0.2.80",
+)
+EXTERNAL = "externalname1.default.svc.cluster.local"
+FAST = ("--upstream-timeout", "0.3", "--upstream-budget", "1")
+
+
+def serve(start_server, *upstreams: str, extra: tuple[str, ...] = FAST) -> ServerProcess:
+    args = ["--manifests", str(EXAMPLES), *extra]
+    for address in upstreams:
+        args += ["--upstream", address]
+    return start_server(*args)
+
+
+def test_a_aaaa_and_ptr_are_forwarded_with_the_clients_id_and_ra(start_server) -> None:
+    with upstream(*ZONE) as up:
+        server = serve(start_server, up.address)
+        reply = server.query("GitHub.io", "A")
+        assert rrset_values(reply) == {"github.io. A 185.199.108.153",
+                                       "github.io. A 185.199.109.153"}
+        assert reply.answer[0].name.to_text() == "GitHub.io."  # the client's spelling
+        assert reply.flags & dns.flags.RA and not reply.flags & dns.flags.AA
+        assert rrset_values(server.query("github.io", "AAAA")) == {
+            "github.io. AAAA 2606:50c0:8000::153"}
+        ptr = server.query(dns.reversename.from_address("8.8.8.8").to_text(), "PTR")
+        assert rrset_values(ptr) == {"8.8.8.8.in-addr.arpa. PTR dns.google."}
+
+
+def test_dig_sees_a_forwarded_answer(start_server) -> None:
+    with upstream(*ZONE) as up:
+        server = serve(start_server, up.address)
+        out = dig(server, "example.org", "A")
+        assert "status: NOERROR" in out and "192.0.2.80" in out
+        assert " ra" in out.split("flags:")[1].split(";")[0]
+
+
+def test_nxdomain_is_forwarded_and_then_served_from_the_cache(start_server) -> None:
+    with upstream(*ZONE) as up:
+        server = serve(start_server, up.address)
+        for _ in range(2):
+            reply = server.query("nope.example.org", "A")
+            assert reply.rcode() == dns.rcode.NXDOMAIN
+            assert reply.authority[0].rdtype == dns.rdatatype.SOA
+        assert up.count("nope.example.org") == 1
+
+
+def test_answer_is_cached_with_its_ttl_counting_down(start_server) -> None:
+    with upstream(*ZONE) as up:
+        server = serve(start_server, up.address)
+        first = server.query("example.org", "A")
+        time.sleep(1.1)  # one whole second must pass for the TTL to drop by one
+        second = server.query("example.org", "A", tcp=True)
+        assert rrset_values(first) == rrset_values(second)
+        assert first.answer[0].ttl == 300 and second.answer[0].ttl in (298, 299)
+        assert up.count("example.org") == 1
+
+
+def test_cached_answer_outlives_the_upstream(start_server) -> None:
+    with upstream(*ZONE) as up:
+        server = serve(start_server, up.address)
+        assert server.query("example.org", "A").answer
+    # The upstream is gone now; the cache still answers, a new name does not.
+    assert rrset_values(server.query("example.org", "A")) == {"example.org. A 192.0.2.80"}
+    assert server.query("github.io", "A").rcode() == dns.rcode.SERVFAIL
+
+
+def test_dead_first_upstream_fails_over_to_the_next(start_server) -> None:
+    with upstream(*ZONE) as up:
+        server = serve(start_server, dead_address(), up.address)
+        started = time.monotonic()
+        assert rrset_values(server.query("example.org", "A")) == {"example.org. A 192.0.2.80"}
+        assert time.monotonic() - started < 1.0
+
+
+def test_silent_first_upstream_is_skipped_after_it_failed(start_server) -> None:
+    with upstream(silent=True) as silent, upstream(*ZONE) as up:
+        server = serve(start_server, silent.address, up.address)
+        assert server.query("example.org", "A").answer
+        started = time.monotonic()
+        assert server.query("github.io", "A").answer
+        assert time.monotonic() - started < 0.25  # not another 0.3 s on the silent one
+        assert silent.count("github.io") == 0
+        server.wait_for_log(r"upstream 127\.0\.0\.1:\d+ failed")
+
+
+def test_truncated_upstream_reply_is_retried_over_tcp(start_server) -> None:
+    with upstream(*ZONE, truncate_udp=True) as up:
+        server = serve(start_server, up.address)
+        assert len(rrset_values(server.query("github.io", "A"))) == 2
+        assert up.count("github.io", "udp") == 1 and up.count("github.io", "tcp") == 1
+
+
+def test_ipv6_upstream(start_server) -> None:
+    with upstream(*ZONE, host="::1") as up:
+        assert up.address.startswith("[::1]:")
+        server = serve(start_server, up.address)
+        assert rrset_values(server.query("example.org", "A")) == {"example.org. A 192.0.2.80"}
+
+
+def test_all_upstreams_silent_gives_servfail_within_the_budget(start_server) -> None:
+    with upstream(silent=True) as one, upstream(silent=True) as two:
+        server = serve(start_server, one.address, two.address,
+                       extra=("--upstream-timeout", "0.3", "--upstream-budget", "0.5"))
+        started = time.monotonic()
+        reply = server.query("example.org", "A", timeout=3)
+        elapsed = time.monotonic() - started
+        assert reply.rcode() == dns.rcode.SERVFAIL and reply.flags & dns.flags.RA
+        assert elapsed < 1.0
+        assert one.count("example.org") == 1 and two.count("example.org") == 1
+
+
+def test_identical_questions_at_once_share_one_upstream_request(start_server) -> None:
+    with upstream(*ZONE, delay=0.15) as up:
+        server = serve(start_server, up.address)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            replies = list(pool.map(lambda _: server.query("example.org", "A"), range(8)))
+        assert all(r.answer for r in replies)
+        assert up.count("example.org") == 1
+
+
+def test_external_name_gets_its_target_addresses_in_one_answer(start_server) -> None:
+    with upstream(*ZONE) as up:
+        server = serve(start_server, up.address)
+        out = dig(server, "+noall", "+answer", EXTERNAL, "A")
+        lines = [line.split() for line in out.splitlines() if line.strip()]
+        assert [(f[0], f[3], f[4]) for f in lines] == [
+            (f"{EXTERNAL}.", "CNAME", "github.io."),
+            ("github.io.", "A", "185.199.108.153"),
+            ("github.io.", "A", "185.199.109.153"),
+        ]
+        assert up.count("github.io") == 1
+
+
+def test_external_name_keeps_its_cname_when_the_upstream_fails(start_server) -> None:
+    server = serve(start_server, dead_address())
+    reply = server.query(EXTERNAL, "A")
+    assert reply.rcode() == dns.rcode.NOERROR
+    assert rrset_values(reply) == {f"{EXTERNAL}. CNAME github.io."}
+
+
+def query_from(server: ServerProcess, source: str, name: str) -> dns.message.Message:
+    return dns.query.udp(dns.message.make_query(name, "A"), server.host, port=server.port,
+                         timeout=2, source=source)
+
+
+def test_recursion_only_for_allowed_clients(start_server) -> None:
+    with upstream(*ZONE) as up:
+        server = serve(start_server, up.address,
+                       extra=(*FAST, "--allow-recursion", "127.0.0.1/32"))
+        outsider = query_from(server, "127.0.0.2", "example.org")
+        assert outsider.rcode() == dns.rcode.REFUSED
+        assert query_from(server, "127.0.0.2", "service1.default.svc.cluster.local").answer
+        assert rrset_values(query_from(server, "127.0.0.2", EXTERNAL)) == {
+            f"{EXTERNAL}. CNAME github.io."}  # in-zone: answered, but not chased
+        assert query_from(server, "127.0.0.1", "example.org").answer
+        assert up.count("example.org") == 1 and up.count("github.io") == 0
+
+
+def test_upstream_none_refuses_names_outside_the_zone(start_server) -> None:
+    server = start_server("--manifests", str(EXAMPLES), "--upstream", "none")
+    assert server.query("example.org", "A").rcode() == dns.rcode.REFUSED
+    assert server.query("service1.default.svc.cluster.local", "A").answer
+    server.wait_for_log("forwarding off")
+
+
+def test_bad_upstream_and_range_stop_serve_with_a_message(start_server) -> None:
+    for args, message in (
+        (["--upstream", "none", "--upstream", "127.0.0.1"], "cannot be combined"),
+        (["--upstream", "resolver.example"], "is not HOST:PORT"),
+        (["--allow-recursion", "10.0.0.0/33"], "not an address range"),
+    ):
+        with pytest.raises(RuntimeError, match=message):
+            start_server("--manifests", str(EXAMPLES), *args)
+
