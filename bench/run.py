@@ -1,0 +1,476 @@
+"""`make bench`: clusterdns side by side with dnsmasq on the same records, one table out.
+
+Absolute rates on a shared two-core machine are noise; ratios to dnsmasq measured in the
+same run are less so (DESIGN.md section 5). Both servers serve the same 1,000 services from
+a temporary folder, each pinned to core 0, and dnsperf loads them from core 1 with bounded
+runs. Each measurement runs dnsmasq and then clusterdns back to back, `--repeat` times, and
+keeps each server's best run: another process on the machine only ever slows a run down, so
+the best run is the one least disturbed. The table lists each figure for both servers,
+their ratio and the design's target; bench/out/ keeps the table and every raw figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dnsperf
+from generate import write_manifests
+from inputs import Inputs, service_fqdn, write_inputs
+from report import Row, table
+from serve_cost import serve_figures
+from servers import Server, answers, busy_loop, cpu_seconds, free_port, pinned, running
+
+BENCH = Path(__file__).resolve().parent
+OUT = BENCH / "out"
+SERVER_CORE, LOAD_CORE = 0, 1
+LOW_RATE, HIGH_RATE = 10_000, 50_000
+# dnsperf may keep 50 ms of queries in flight at a fixed rate: enough that it offers the
+# whole rate to a server a few ms behind, few enough that dnsperf itself keeps up.
+IN_FLIGHT_SECONDS = 0.05
+EXPECTED_RCODE = {"a": "NOERROR", "nxdomain": "NXDOMAIN", "srv": "NOERROR"}
+
+
+@dataclass
+class Subject:
+    """One server under test; dnsmasq answers SRV from a second instance (see inputs.py)."""
+
+    name: str
+    server: Server
+    srv_server: Server
+
+    def for_kind(self, kind: str) -> Server:
+        return self.srv_server if kind == "srv" else self.server
+
+
+@dataclass
+class Measured:
+    """The best dnsperf result of each kind for one server, and its CPU readings."""
+
+    saturation: dict[str, dnsperf.Result] = field(default_factory=dict)
+    fixed: dict[int, dnsperf.Result] = field(default_factory=dict)
+    cpu_seconds: dict[int, float] = field(default_factory=dict)
+    server_bound: dnsperf.Result | None = None
+
+    def cpu_per_100k(self, rate: int) -> float | None:
+        """Server CPU seconds per 100,000 answered queries at the offered `rate`."""
+        result = self.fixed.get(rate)
+        if result is None or not result.completed:
+            return None
+        return self.cpu_seconds[rate] / result.completed * 100_000
+
+    def runs(self) -> list[tuple[str, dnsperf.Result]]:
+        named = [(f"saturation {kind}", r) for kind, r in self.saturation.items()]
+        named += [(f"fixed {rate}/s a", r) for rate, r in self.fixed.items()]
+        if self.server_bound is not None:
+            named.append(("server-bound a", self.server_bound))
+        return named
+
+    def as_json(self) -> dict[str, object]:
+        return {name: result.summary() for name, result in self.runs()} | {
+            "cpu_seconds": self.cpu_seconds,
+            "cpu_per_100k": {rate: self.cpu_per_100k(rate) for rate in self.fixed},
+        }
+
+
+def fastest(old: dnsperf.Result | None, new: dnsperf.Result) -> bool:
+    return old is None or new.qps > old.qps
+
+
+def calmest(old: dnsperf.Result | None, new: dnsperf.Result) -> bool:
+    """Fewer lost queries first, then the lower p99."""
+    if old is None:
+        return True
+    return (new.lost, new.percentile(99) or 0.0) < (old.lost, old.percentile(99) or 0.0)
+
+
+def clusterdns_command() -> list[str]:
+    """The clusterdns of this venv: its console script, else `python -m clusterdns`."""
+    script = Path(sys.executable).with_name("clusterdns")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "clusterdns"]
+
+
+def serve_help(command: list[str]) -> str:
+    """`clusterdns serve --help`, so options still being written are used once they exist."""
+    done = subprocess.run([*command, "serve", "--help"], capture_output=True, text=True,
+                          timeout=30, check=True)
+    return done.stdout
+
+
+def has_option(help_text: str, option: str) -> bool:
+    return re.search(rf"(^|[\s/]){re.escape(option)}\b", help_text, re.MULTILINE) is not None
+
+
+def clusterdns_extra(help_text: str) -> list[str]:
+    """Options that keep the benchmark about the zone: no upstream, no file watching."""
+    extra = []
+    if has_option(help_text, "--upstream"):
+        extra += ["--upstream", "none"]
+    if has_option(help_text, "--no-watch"):
+        extra.append("--no-watch")
+    return extra
+
+
+def start_dnsmasq(name: str, conf: Path, work: Path) -> Server:
+    port = free_port()
+    user = "root" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
+    argv = ["dnsmasq", "-k", "-p", str(port), "--listen-address=127.0.0.1", "--bind-interfaces",
+            "--no-resolv", "--no-hosts", f"--conf-file={conf}", "--pid-file=", "-u", user,
+            "--local-ttl=5", "--log-facility=-"]
+    return Server(name, pinned(SERVER_CORE, argv), work / f"{name}.log", port)
+
+
+def start_clusterdns(command: list[str], extra: list[str], manifests: Path, log: Path,
+                     core: int | None = SERVER_CORE) -> Server:
+    port = free_port()
+    argv = [*command, "serve", "--manifests", str(manifests), "--listen", f"127.0.0.1:{port}",
+            *extra]
+    return Server("clusterdns", pinned(core, argv), log, port)
+
+
+def cross_check(inputs: Inputs, subjects: list[Subject], samples: int = 25) -> list[str]:
+    """Ask each server a spread of names and compare with the generator; returns problems.
+
+    A server that answers wrongly (REFUSED, empty, other addresses) could look fast; the
+    rates mean something only when this finds nothing.
+    """
+    names = list(inputs.expected)
+    step = max(1, len(names) // samples)
+    nxdomain = inputs.nxdomain_queries.read_text().split()[0]
+    srv = inputs.srv_queries.read_text().split()[0]
+    problems = []
+    for subject in subjects:
+        for name in names[::step]:
+            rcode, found = answers(subject.server.port, name)
+            if rcode != 0 or found != inputs.expected[name]:
+                problems.append(f"{subject.name}: {name} A -> rcode {rcode} {sorted(found)}, "
+                                f"expected {sorted(inputs.expected[name])}")
+        rcode, _ = answers(subject.server.port, nxdomain)
+        if rcode != 3:
+            problems.append(f"{subject.name}: {nxdomain} A -> rcode {rcode}, expected NXDOMAIN")
+        rcode, found = answers(subject.srv_server.port, srv, "SRV")
+        if rcode != 0 or not found:
+            problems.append(f"{subject.name}: {srv} SRV -> rcode {rcode}, no SRV answer")
+    return problems
+
+
+def measure(subjects: list[Subject], inputs: Inputs, seconds: float, repeat: int,
+            work: Path) -> dict[str, Measured]:
+    """Every run for every server, interleaved so both see the same machine."""
+    files = {"a": inputs.a_queries, "nxdomain": inputs.nxdomain_queries,
+             "srv": inputs.srv_queries}
+    measured = {subject.name: Measured() for subject in subjects}
+    for subject in subjects:  # one pass first: whatever a server fills lazily is filled
+        for kind, queries in files.items():
+            dnsperf.run(subject.for_kind(kind).port, queries, seconds=None, passes=1)
+    for kind, queries in files.items():
+        progress(f"saturation, {kind}")
+        for _ in range(repeat):
+            for subject in subjects:
+                result = dnsperf.run(subject.for_kind(kind).port, queries, seconds=seconds)
+                m = measured[subject.name]
+                if fastest(m.saturation.get(kind), result):
+                    m.saturation[kind] = result
+    for rate in (LOW_RATE, HIGH_RATE):
+        progress(f"fixed rate {rate:,} q/s")
+        for _ in range(repeat):
+            for subject in subjects:
+                server, m = subject.server, measured[subject.name]
+                before = cpu_seconds(server.tree())
+                result = dnsperf.run(server.port, inputs.a_queries, seconds=seconds, rate=rate,
+                                     outstanding=int(rate * IN_FLIGHT_SECONDS), per_query=True)
+                used = cpu_seconds(server.tree()) - before
+                if calmest(m.fixed.get(rate), result):
+                    m.fixed[rate], m.cpu_seconds[rate] = result, used
+    progress("server-bound (a busy loop shares the server's core)")
+    for _ in range(repeat):
+        for subject in subjects:
+            log = work / f"busy-{subject.name}.log"
+            with running(busy_loop(SERVER_CORE, seconds + 5, log)):
+                time.sleep(0.2)
+                result = dnsperf.run(subject.server.port, inputs.a_queries, seconds=seconds)
+            m = measured[subject.name]
+            if fastest(m.server_bound, result):
+                m.server_bound = result
+    return measured
+
+
+def measure_workers(command: list[str], extra: list[str], inputs: Inputs, seconds: float,
+                    repeat: int, work: Path) -> tuple[dnsperf.Result, int]:
+    """Saturation with `--workers 2`, unpinned: the workers need both cores, one of which
+    dnsperf uses too. Returns the best run and how many processes served."""
+    server = start_clusterdns(command, [*extra, "--workers", "2"], inputs.manifests,
+                              work / "workers.log", core=None)
+    with running(server):
+        server.wait_ready(service_fqdn(1))
+        time.sleep(0.5)  # workers past the first may bind a moment after it answers
+        processes = len(server.tree())
+        dnsperf.run(server.port, inputs.a_queries, seconds=None, passes=2)
+        best: dnsperf.Result | None = None
+        for _ in range(repeat):
+            result = dnsperf.run(server.port, inputs.a_queries, seconds=seconds)
+            best = result if fastest(best, result) else best
+    assert best is not None
+    return best, processes
+
+
+def big_zone(command: list[str], extra: list[str], services: int, work: Path,
+             notes: list[str]) -> dict[str, float]:
+    """bench/zone_build.py's load/build/reload figures, and a real server's peak RSS."""
+    figures: dict[str, float] = {}
+    try:
+        import zone_build
+
+        figures |= zone_build.measure(services)
+    except ImportError as exc:
+        notes.append(f"zone build not measured: bench/zone_build.py not importable ({exc})")
+    except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+        notes.append(f"zone build not measured: {exc}")
+    folder = work / "big-zone"
+    write_manifests(folder, services, endpoints=3)
+    try:
+        figures |= serve_figures(command, extra, folder, work / "clusterdns-big-zone.log")
+    except (RuntimeError, OSError) as exc:
+        notes.append(f"serve memory not measured: {exc}")
+    return figures
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def ms(value: float | None) -> float | None:
+    return None if value is None else value * 1000
+
+
+def below(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value < limit
+
+
+def latency_rows(d: Measured, c: Measured, rate: int) -> list[Row]:
+    fmt, dr, cr = "{:.3f}", d.fixed[rate], c.fixed[rate]
+    at = f"@{rate // 1000}k q/s (ms)"
+    p99_target = rate == HIGH_RATE
+    return [
+        Row(f"avg latency {at}", ms(dr.average_latency), ms(cr.average_latency), fmt),
+        Row(f"p50 latency {at}", ms(dr.percentile(50)), ms(cr.percentile(50)), fmt),
+        Row(f"p99 latency {at}", ms(dr.percentile(99)), ms(cr.percentile(99)), fmt,
+            "< 0.5 ms" if p99_target else "",
+            below(ms(cr.percentile(99)), 0.5) if p99_target else None),
+    ]
+
+
+def throughput_rows(d: Measured, c: Measured,
+                    workers: tuple[dnsperf.Result, int] | None) -> list[Row]:
+    """The rows measured with dnsperf, in the order DESIGN.md lists the targets."""
+    d_sat, c_sat = d.saturation["a"].qps, c.saturation["a"].qps
+    rows = [Row("A q/s at saturation", d_sat, c_sat, target=">= 1.0x", ok=c_sat >= d_sat)]
+    if d.server_bound and c.server_bound:
+        rows.append(Row("A q/s server-bound (busy loop on core)", d.server_bound.qps,
+                        c.server_bound.qps, target=">= 1.0x",
+                        ok=c.server_bound.qps >= d.server_bound.qps))
+    d_cpu, c_cpu = d.cpu_per_100k(HIGH_RATE), c.cpu_per_100k(HIGH_RATE)
+    rows += [
+        Row("server CPU s per 100k queries @50k q/s", d_cpu, c_cpu, "{:.3f}", "<= 1.1x",
+            None if not (d_cpu and c_cpu) else c_cpu <= 1.1 * d_cpu),
+        Row("answered q/s @50k q/s offered", d.fixed[HIGH_RATE].qps, c.fixed[HIGH_RATE].qps),
+        *latency_rows(d, c, LOW_RATE),
+        *latency_rows(d, c, HIGH_RATE),
+    ]
+    for rate in (LOW_RATE, HIGH_RATE):
+        lost = c.fixed[rate].lost
+        rows.append(Row(f"lost queries @{rate // 1000}k q/s", d.fixed[rate].lost, lost,
+                        target="0", ok=lost == 0))
+    d_lost = sum(r.lost for r in d.saturation.values())
+    c_lost = sum(r.lost for r in c.saturation.values())
+    rows.append(Row("lost queries, saturation runs", d_lost, c_lost, target="0",
+                    ok=c_lost == 0))
+    for kind, label in (("nxdomain", "NXDOMAIN"), ("srv", "SRV")):
+        d_rate, c_rate = d.saturation[kind].qps, c.saturation[kind].qps
+        d_share, c_share = 100 * d_rate / d_sat, 100 * c_rate / c_sat
+        rows += [
+            Row(f"{label} q/s at saturation", d_rate, c_rate),
+            Row(f"{label} rate, % of own A rate", d_share, c_share, "{:.0f}%", ">= 80%",
+                c_share >= 80, ratio=c_share / d_share if d_share else None),
+        ]
+    if workers is not None:
+        result, processes = workers
+        rows.append(Row(f"A q/s, --workers 2 ({processes} procs, unpinned)", None,
+                        result.qps, target="> 1 worker", ok=result.qps > c_sat,
+                        ratio=result.qps / c_sat if c_sat else None))
+    return rows
+
+
+def zone_rows(services: int, figures: dict[str, float]) -> list[Row]:
+    """Rows for the big-zone figures that were measured (a failed measurement is absent)."""
+    label = f"{services / 1000:g}k svc"
+    spec: list[tuple[str, str, str, Callable[[float], bool] | None]] = [
+        ("load_s", "manifests.load, files of 100 (s)", "", None),
+        ("build_s", "zone.build (s)", "", None),
+        ("cold_total_s", "load + build (s)", "< 1 s", lambda v: v < 1.0),
+        ("reload_one_file_s", "reload, 1 of 100 files edited (s)", "< 1 s", lambda v: v < 1.0),
+        ("single_file_reload_s", "reload, one big file edited (s)", "", None),
+        ("peak_rss_mib", "zone_build.py peak RSS (MiB)", "", None),
+        ("serve_ready_s", "serve: start to first answer (s)", "", None),
+        # 150 MB is 143 MiB
+        ("serve_peak_rss_mib", "serve: peak RSS (MiB, VmHWM)", "< 150 MB",
+         lambda v: v * 1.048576 < 150),
+    ]
+    return [Row(f"{label}: {text}", None, figures[key], "{:.3f}" if key.endswith("_s")
+                else "{:.1f}", target, check(figures[key]) if check else None)
+            for key, text, target, check in spec if key in figures]
+
+
+def sanity_notes(name: str, measured: Measured) -> list[str]:
+    """Anything that makes a figure mean less than it seems: wrong rcodes, short load."""
+    notes = []
+    for label, result in measured.runs():
+        expected = EXPECTED_RCODE[label.split()[-1]]
+        if result.completed and result.share(expected) < 0.99:
+            notes.append(f"{name} {label}: only {result.share(expected):.0%} {expected} "
+                         f"({result.rcodes})")
+    for rate, result in measured.fixed.items():
+        if result.sent_rate < 0.95 * rate:
+            notes.append(f"{name} at {rate:,} q/s: dnsperf could offer only "
+                         f"{result.sent_rate:,.0f} q/s (server too far behind)")
+    return notes
+
+
+def machine() -> dict[str, str]:
+    """What the figures were measured on, for the report header."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    dnsmasq = subprocess.run(["dnsmasq", "--version"], capture_output=True, text=True,
+                             check=False).stdout.split("  ", 1)[0]
+    commit = subprocess.run(["git", "-C", str(BENCH), "describe", "--always", "--dirty"],
+                            capture_output=True, text=True, check=False).stdout.strip()
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "cpus": str(os.cpu_count()), "cpu": model, "kernel": platform.release(),
+            "python": platform.python_version(), "dnsperf": dnsperf.version(),
+            "dnsmasq": dnsmasq, "clusterdns": commit or "?", "load_before": load}
+
+
+def require_tools() -> None:
+    missing = [tool for tool in ("dnsperf", "dnsmasq", "taskset") if shutil.which(tool) is None]
+    if missing:
+        sys.exit(f"missing {', '.join(missing)}: `make debs-bench` installs them")
+    if (os.cpu_count() or 1) < 2:
+        sys.exit("the benchmark pins servers and dnsperf to separate cores: it needs 2 CPUs")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--seconds", type=float, default=5.0,
+                        help="length of each dnsperf run (default 5)")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs per measurement and server; the best is kept (default 2)")
+    parser.add_argument("--services", type=int, default=1000,
+                        help="services both servers serve (default 1000)")
+    parser.add_argument("--zone-services", type=int, default=10_000,
+                        help="services of the zone-build figures (default 10000; 0 skips)")
+    parser.add_argument("--out", type=Path, default=OUT, help="where to write the report")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    require_tools()
+    started = time.monotonic()
+    command = clusterdns_command()
+    help_text = serve_help(command)
+    extra = clusterdns_extra(help_text)
+    with_workers = has_option(help_text, "--workers")
+    about = machine()
+    notes: list[str] = []
+    workers = None
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="clusterdns-bench-") as tmp:
+        work = Path(tmp)
+        inputs = write_inputs(work / "data", args.services)
+        with running(start_dnsmasq("dnsmasq", inputs.dnsmasq_conf, work)) as dnsmasq, \
+                running(start_dnsmasq("dnsmasq-srv", inputs.dnsmasq_srv_conf, work)) as srv, \
+                running(start_clusterdns(command, extra, inputs.manifests,
+                                         work / "clusterdns.log")) as clusterdns:
+            for server in (dnsmasq, srv, clusterdns):
+                server.wait_ready(service_fqdn(1))
+            subjects = [Subject("dnsmasq", dnsmasq, srv),
+                        Subject("clusterdns", clusterdns, clusterdns)]
+            problems = cross_check(inputs, subjects)
+            notes += [f"WRONG ANSWER {problem}" for problem in problems]
+            progress(f"answers cross-checked: {len(problems)} problem(s)")
+            measured = measure(subjects, inputs, args.seconds, args.repeat, work)
+        if with_workers:
+            progress("clusterdns --workers 2")
+            workers = measure_workers(command, extra, inputs, args.seconds, args.repeat, work)
+        if args.zone_services:
+            progress(f"the {args.zone_services:,}-service zone")
+            figures = big_zone(command, extra, args.zone_services, work, notes)
+    d, c = measured["dnsmasq"], measured["clusterdns"]
+    notes += sanity_notes("dnsmasq", d) + sanity_notes("clusterdns", c)
+    rows = throughput_rows(d, c, workers) + zone_rows(args.zone_services, figures)
+    elapsed = time.monotonic() - started
+    text = render(about, args, extra, with_workers, rows, notes, elapsed)
+    print(text)
+    write_report(args.out, text, {
+        "machine": about, "seconds_per_run": args.seconds, "repeat": args.repeat,
+        "services": args.services, "clusterdns_options": extra,
+        "rows": [row.as_json() for row in rows], "dnsmasq": d.as_json(),
+        "clusterdns": c.as_json(),
+        "workers_2": workers[0].summary() | {"processes": workers[1]} if workers else None,
+        "zone": figures, "notes": notes, "elapsed_s": elapsed,
+    })
+
+
+def render(about: dict[str, str], args: argparse.Namespace, extra: list[str],
+           with_workers: bool, rows: list[Row], notes: list[str], elapsed: float) -> str:
+    """The header that says what was measured and how, the table, and the notes."""
+    head = [
+        f"clusterdns benchmark {about['date']}, clusterdns {about['clusterdns']}",
+        f"{about['cpus']} CPUs ({about['cpu']}), load before {about['load_before']}, "
+        f"Linux {about['kernel']}, Python {about['python']}, dnsperf {about['dnsperf']}, "
+        f"{about['dnsmasq']}",
+        f"{args.services:,} services (every 3rd headless), loopback UDP; servers on core "
+        f"{SERVER_CORE}, dnsperf on core {LOAD_CORE}; {args.seconds:g} s a run, best of "
+        f"{args.repeat}, dnsmasq and clusterdns alternating",
+        f"clusterdns serve {' '.join(extra) or '(no extra options)'}; dnsmasq --local-ttl=5, "
+        "its SRV from a 2nd dnsmasq holding the srv-host lines",
+        "saturation: dnsperf -c 4 -q 100; fixed rate: -Q RATE -q RATE/20 -t 1 -v, "
+        "percentiles from dnsperf's per-query latencies; all runs -b 4096",
+        "--workers 2 runs unpinned (its 2nd process shares dnsperf's core)" if with_workers
+        else "--workers: not offered by this clusterdns",
+        "",
+    ]
+    tail = ["", *(f"note: {note}" for note in notes), f"took {elapsed:.0f} s"]
+    return "\n".join([*head, table(rows), *tail])
+
+
+def write_report(out: Path, text: str, data: dict[str, object]) -> None:
+    """bench/out/<stamp>.txt and .json, and latest.* copies for scripts and eyes."""
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    encoded = json.dumps(data, indent=2, default=str)
+    for name in (stamp, "latest"):
+        (out / f"{name}.txt").write_text(text + "\n")
+        (out / f"{name}.json").write_text(encoded + "\n")
+    print(f"written to {out}/{stamp}.txt and .json")
+
+
+if __name__ == "__main__":
+    main()
