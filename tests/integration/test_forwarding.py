@@ -1,13 +1,19 @@
-"""Forwarding through the real server to real test upstreams on loopback.
+"""Forwarding through the real server to real upstreams on loopback.
 
-Every upstream here is a `tests.upstream_server.UpstreamServer` (or dnsmasq) that this
+Every upstream here is a `tests.upstream_server.UpstreamServer` or a dnsmasq that the
 test starts on 127.0.0.1 or ::1; no question ever leaves the machine.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import getpass
+import shutil
+import socket
+import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import dns.flags
 import dns.message
@@ -198,3 +204,52 @@ def test_bad_upstream_and_range_stop_serve_with_a_message(start_server) -> None:
         with pytest.raises(RuntimeError, match=message):
             start_server("--manifests", str(EXAMPLES), *args)
 
+
+
+@pytest.fixture
+def dnsmasq(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """dnsmasq on a free loopback port, serving github.io, logging every query it gets."""
+    binary = shutil.which("dnsmasq") or shutil.which("dnsmasq", path="/usr/sbin:/sbin")
+    if not binary:
+        pytest.fail("dnsmasq is missing: `make test` installs dnsmasq-base")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = tmp_path / "dnsmasq.log"
+    proc = subprocess.Popen(
+        [binary, "-k", "-p", str(port), "--listen-address=127.0.0.1", "--bind-interfaces",
+         "--no-resolv", "--no-hosts", "--pid-file=", f"--user={getpass.getuser()}",
+         "--host-record=github.io,185.199.108.153,2606:50c0:8000::153",
+         "--local=/example.org/", "--local-ttl=300",  # its default, 0, is never cached
+         "--log-queries", f"--log-facility={log}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_line(log, "started")
+        yield f"127.0.0.1:{port}", log
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def wait_for_line(log: Path, text: str, timeout: float = 5.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text():
+            return log.read_text()
+        time.sleep(0.02)
+    raise AssertionError(f"{text!r} never appeared in {log}")
+
+
+def test_dnsmasq_as_the_upstream(start_server, dnsmasq: tuple[str, Path]) -> None:
+    address, log = dnsmasq
+    server = serve(start_server, address)
+    assert rrset_values(server.query("github.io", "A")) == {"github.io. A 185.199.108.153"}
+    assert rrset_values(server.query("github.io", "AAAA")) == {
+        "github.io. AAAA 2606:50c0:8000::153"}
+    reverse = dns.reversename.from_address("185.199.108.153").to_text()
+    assert rrset_values(server.query(reverse, "PTR")) == {f"{reverse.lower()} PTR github.io."}
+    assert server.query("nope.example.org", "A").rcode() == dns.rcode.NXDOMAIN
+    assert server.query("github.io", "A").answer  # from clusterdns's cache this time
+    server.query("github.io", "TXT")  # dnsmasq logs in order: this line comes last
+    text = wait_for_line(log, "query[TXT] github.io")
+    assert text.count("query[A] github.io from 127.0.0.1") == 1
