@@ -103,7 +103,13 @@ class Responder:
         if result is FORWARD:
             if not self._may_recurse(peer):
                 return wire.pack_rcode(query, REFUSED)
-            return self._forward(query, peer, tcp)
+            assert self.forwarder is not None
+            question = _question(query, query.qname)
+            cached = self.forwarder.cache.get(question)
+            if cached is not None:  # answered at once, like the zone's own names: no task
+                return wire.pack_forwarded(query, cached,
+                                           wire.TCP_LIMIT if tcp else query.udp_limit())
+            return self._forward(query, question, peer, tcp)
         assert isinstance(result, Reply)
         limit = wire.TCP_LIMIT if tcp else query.udp_limit()
         if result.chase and self._may_recurse(peer):
@@ -116,9 +122,10 @@ class Responder:
     def _may_recurse(self, peer: tuple[Any, ...]) -> bool:
         return self.forwarder is not None and self.recursion.allows(str(peer[0]))
 
-    async def _forward(self, query: wire.Query, peer: tuple[Any, ...], tcp: bool) -> bytes:
+    async def _forward(self, query: wire.Query, question: Question, peer: tuple[Any, ...],
+                       tcp: bool) -> bytes:
         """The upstreams' answer made the client's; SERVFAIL when none came in time."""
-        upstream = await self._ask_upstream(query, query.qname)
+        upstream = await self._resolve(question)
         if upstream is None:
             reply = wire.pack_rcode(query, SERVFAIL, recursion_available=True)
         else:
@@ -135,7 +142,7 @@ class Responder:
         When the upstream fails or denies the target, the CNAME alone still goes out, as
         CoreDNS does: the client may resolve the target itself.
         """
-        upstream = await self._ask_upstream(query, result.chase)
+        upstream = await self._resolve(_question(query, result.chase))
         chased = upstream.rr if upstream is not None and upstream.header.rcode == NOERROR else []
         reply = wire.pack(query, result, wire.TCP_LIMIT if tcp else query.udp_limit(),
                           recursion_available=True, chased=chased)
@@ -143,21 +150,24 @@ class Responder:
             self._log(query, peer, tcp, reply)
         return reply
 
-    async def _ask_upstream(self, query: wire.Query, name: str) -> DNSRecord | None:
+    async def _resolve(self, question: Question) -> DNSRecord | None:
         assert self.forwarder is not None
-        question = Question(fqdn(name), query.qtype,
-                            dnssec_ok=query.edns is not None and query.edns.do,
-                            checking_disabled=query.cd)
         try:
             return await self.forwarder.resolve(question)
         except Exception:  # a bug must cost one SERVFAIL, never silence
-            log.exception("forwarding %s %s failed", name, query.qtype)
+            log.exception("forwarding %s failed", question)
             return None
 
     def _log(self, query: wire.Query, peer: tuple[Any, ...], tcp: bool, reply: bytes) -> None:
         rcode = reply[3] & 0xF if len(reply) > 3 else -1
         log.info("%s %s %s %s rcode=%d %dB", peer[0], "tcp" if tcp else "udp", query.qname,
                  TYPE_NAMES.get(query.qtype, query.qtype), rcode, len(reply))
+
+
+def _question(query: wire.Query, name: str) -> Question:
+    """What to ask upstream for `name` on behalf of `query`: its type, DO and CD bits."""
+    return Question(fqdn(name), query.qtype, dnssec_ok=query.edns is not None and query.edns.do,
+                    checking_disabled=query.cd)
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
