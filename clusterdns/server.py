@@ -114,7 +114,9 @@ class Responder:
         limit = wire.TCP_LIMIT if tcp else query.udp_limit()
         if result.chase and self._may_recurse(peer):
             return self._chase(query, result, peer, tcp)
-        packed = wire.pack(query, result, limit)
+        # RA says whether this server recurses at all (RFC 1035 4.1.1), so it is the same
+        # for every client and the stored reply stays right for all of them.
+        packed = wire.pack(query, result, limit, recursion_available=self.forwarder is not None)
         if not result.chase and not self.log_queries:
             self.packed.store(data, tcp, packed)
         return packed

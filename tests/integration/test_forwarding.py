@@ -56,6 +56,8 @@ def test_a_aaaa_and_ptr_are_forwarded_with_the_clients_id_and_ra(start_server) -
             "github.io. AAAA 2606:50c0:8000::153"}
         ptr = server.query(dns.reversename.from_address("8.8.8.8").to_text(), "PTR")
         assert rrset_values(ptr) == {"8.8.8.8.in-addr.arpa. PTR dns.google."}
+        in_zone = server.query("service1.default.svc.cluster.local", "A")
+        assert in_zone.flags & dns.flags.RA and in_zone.flags & dns.flags.AA
 
 
 def test_dig_sees_a_forwarded_answer(start_server) -> None:
@@ -191,7 +193,8 @@ def test_recursion_only_for_allowed_clients(start_server) -> None:
 def test_upstream_none_refuses_names_outside_the_zone(start_server) -> None:
     server = start_server("--manifests", str(EXAMPLES), "--upstream", "none")
     assert server.query("example.org", "A").rcode() == dns.rcode.REFUSED
-    assert server.query("service1.default.svc.cluster.local", "A").answer
+    in_zone = server.query("service1.default.svc.cluster.local", "A")
+    assert in_zone.answer and not in_zone.flags & dns.flags.RA
     server.wait_for_log("forwarding off")
 
 
