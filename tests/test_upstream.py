@@ -10,6 +10,7 @@ from dnslib import QTYPE, RCODE, DNSRecord
 
 from clusterdns.cache import Cache
 from clusterdns.upstream import (
+    HOLD_DOWN_SECONDS,
     Forwarder,
     Question,
     build_request,
@@ -144,3 +145,16 @@ def test_default_upstreams_leave_out_our_own_addresses(
         listen: list[tuple[str, int]], expected: list[str]) -> None:
     found = default_upstreams(RESOLV_CONF, listen, is_local=lambda host: host == "192.168.5.5")
     assert found == tuple((host, 53) for host in expected)
+
+
+def test_held_down_upstream_is_asked_first_again_once_its_time_is_up() -> None:
+    now = [1000.0]
+    with upstream(GITHUB, silent=True) as silent, upstream(GITHUB) as live:
+        fwd = Forwarder([endpoint(silent.address), endpoint(live.address)], Cache(0),
+                        timeout=0.3, budget=1.0, clock=lambda: now[0])
+        assert addresses(resolve(fwd)) == ["185.199.108.153"]
+        assert addresses(resolve(fwd)) == ["185.199.108.153"]
+        assert silent.count("github.io") == 1  # held down: the live one went first
+        now[0] += HOLD_DOWN_SECONDS
+        assert addresses(resolve(fwd)) == ["185.199.108.153"]
+        assert silent.count("github.io") == 2 and live.count("github.io") == 3
