@@ -18,7 +18,13 @@ from .cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL
 from .clusterips import DEFAULT_CIDRS
 from .config import DEFAULT_LISTEN, POD_MODES, Config, ZoneSettings
 from .model import Cluster
-from .upstream import DEFAULT_BUDGET, DEFAULT_TIMEOUT, default_upstreams, is_local_address
+from .upstream import (
+    DEFAULT_BUDGET,
+    DEFAULT_TIMEOUT,
+    default_upstreams,
+    is_local_address,
+    is_own_address,
+)
 
 log = logging.getLogger("clusterdns")
 
@@ -98,7 +104,12 @@ def _upstreams(values: tuple[str, ...], listen: tuple[tuple[str, int], ...]
                                      param_hint="--upstream")
         return ()
     if values:
-        return tuple(parse_listen(v) for v in values)
+        given = tuple(parse_listen(v) for v in values)
+        for host, port in given:
+            if is_own_address(host, port, listen, is_local_address):
+                raise click.BadParameter(f"{host} port {port} is clusterdns itself: "
+                                         "it would forward to itself", param_hint="--upstream")
+        return given
     try:
         with open(HOST_RESOLV_CONF) as file:
             text = file.read()

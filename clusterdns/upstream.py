@@ -234,19 +234,26 @@ def default_upstreams(resolv_conf: str, listen: Sequence[tuple[str, int]],
     """The nameservers `resolv_conf` names (port 53), minus clusterdns's own addresses.
 
     A resolv.conf that points at clusterdns itself would otherwise make every forwarded
-    question come back as a new question: a loop. An unspecified listen address
-    (0.0.0.0, ::) is every local address of its family, so those are dropped too.
+    question come back as a new question: a loop.
     """
-    own_hosts = {ipaddress.ip_address(h) for h, p in listen if p == DNS_PORT}
-    wildcard_versions = {ip.version for ip in own_hosts if ip.is_unspecified}
-    upstreams = []
-    for server in nameservers(resolv_conf):
-        ip = ipaddress.ip_address(server)
-        if ip in own_hosts or (ip.version in wildcard_versions
-                               and (ip.is_loopback or is_local(server))):
+    return tuple((server, DNS_PORT) for server in nameservers(resolv_conf)
+                 if not is_own_address(server, DNS_PORT, listen, is_local))
+
+
+def is_own_address(host: str, port: int, listen: Sequence[tuple[str, int]],
+                   is_local: Callable[[str], bool]) -> bool:
+    """Whether `host`:`port` reaches clusterdns itself, listening on `listen`.
+
+    An unspecified listen address (0.0.0.0, ::) is every local address of its family.
+    """
+    ip = ipaddress.ip_address(host)
+    for listen_host, listen_port in listen:
+        own = ipaddress.ip_address(listen_host)
+        if listen_port != port or own.version != ip.version:
             continue
-        upstreams.append((server, DNS_PORT))
-    return tuple(upstreams)
+        if ip == own or (own.is_unspecified and (ip.is_loopback or is_local(host))):
+            return True
+    return False
 
 
 def is_local_address(host: str) -> bool:

@@ -15,6 +15,7 @@ from clusterdns.upstream import (
     Question,
     build_request,
     default_upstreams,
+    is_own_address,
     matches,
 )
 from tests.upstream_server import dead_address, upstream
@@ -158,3 +159,15 @@ def test_held_down_upstream_is_asked_first_again_once_its_time_is_up() -> None:
         now[0] += HOLD_DOWN_SECONDS
         assert addresses(resolve(fwd)) == ["185.199.108.153"]
         assert silent.count("github.io") == 2 and live.count("github.io") == 3
+
+
+@pytest.mark.parametrize(("upstream_address", "listen", "own"), [
+    (("127.0.0.1", 5353), [("127.0.0.1", 5353)], True),
+    (("127.0.0.1", 53), [("127.0.0.1", 5353)], False),
+    (("127.0.0.1", 53), [("0.0.0.0", 53)], True),
+    (("::1", 53), [("0.0.0.0", 53)], False),
+    (("::1", 53), [("::", 53)], True),
+])
+def test_own_address(upstream_address: tuple[str, int], listen: list[tuple[str, int]],
+                     own: bool) -> None:
+    assert is_own_address(*upstream_address, listen, is_local=lambda host: False) is own

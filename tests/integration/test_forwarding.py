@@ -203,6 +203,7 @@ def test_bad_upstream_and_range_stop_serve_with_a_message(start_server) -> None:
         (["--upstream", "none", "--upstream", "127.0.0.1"], "cannot be combined"),
         (["--upstream", "resolver.example"], "is not HOST:PORT"),
         (["--allow-recursion", "10.0.0.0/33"], "not an address range"),
+        (["--upstream", "127.0.0.1:5399", "--listen", "127.0.0.1:5399"], "clusterdns itself"),
     ):
         with pytest.raises(RuntimeError, match=message):
             start_server("--manifests", str(EXAMPLES), *args)
