@@ -163,7 +163,8 @@ def test_unchanged_files_are_not_parsed_again(tmp_path: Path, monkeypatch) -> No
     manifests.load([tmp_path], cache=cache)
     calls = []
     real = manifests.read_file
-    monkeypatch.setattr(manifests, "read_file", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(manifests, "read_file",
+                        lambda p, *rest: calls.append(p) or real(p, *rest))
     manifests.load([tmp_path], cache=cache)
     assert calls == []
     path.write_text("kind: Pod\nmetadata: {name: p2}\n")
@@ -224,3 +225,53 @@ def test_service_cidr_option_is_used() -> None:
     assert service.cluster_ips[0].startswith("192.168.0.")
     with pytest.raises(ValueError):
         clusterips.assign([_svc("a")], ("10.0.0.0/30",))
+
+
+POD = "kind: Pod\nmetadata: {name: %s}\nstatus: {podIP: 10.0.0.%d}\n"
+SPLIT_CASES = {
+    "plain": POD % ("a", 1) + "---\n" + POD % ("b", 2),
+    "leading marker and comments": "# pods\n---\n" + POD % ("a", 1) + "--- # two\n"
+                                   + POD % ("b", 2),
+    "empty documents": "---\n---\n" + POD % ("a", 1) + "---\n\n---\n",
+    "content on the marker line": "--- {kind: Pod, metadata: {name: a}}\n--- {kind: Pod}\n",
+    "block scalar": "kind: Pod\nmetadata:\n  name: a\n  annotations:\n    note: |\n"
+                    "      --- not a document\n      ---\n---\n" + POD % ("b", 2),
+    "end markers": POD % ("a", 1) + "...\n---\n" + POD % ("b", 2) + "...\n",
+    "document after an end marker": POD % ("a", 1) + "...\n" + POD % ("b", 2),
+    "directive": "%YAML 1.1\n---\n" + POD % ("a", 1) + "---\n" + POD % ("b", 2),
+    "invalid YAML in the middle": POD % ("a", 1) + "---\nkind: [Pod\n---\n" + POD % ("b", 2),
+    "field errors": POD % ("a", 1) + "---\nkind: Pod\nmetadata: {}\n---\n" + POD % ("b", 300),
+    "list": "kind: List\nitems:\n- " + POD.replace("\n", "\n  ") % ("a", 1) + "\n---\n"
+            + POD % ("b", 2),
+    "crlf": (POD % ("a", 1) + "---\n" + POD % ("b", 2)).replace("\n", "\r\n"),
+}
+
+
+@pytest.mark.parametrize("text", SPLIT_CASES.values(), ids=SPLIT_CASES.keys())
+def test_reading_document_by_document_equals_reading_the_file_whole(
+        tmp_path: Path, text: str) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_bytes(text.encode())
+    assert manifests.read_file(path, {}) == manifests.read_file(path)
+
+
+def test_unchanged_documents_of_a_changed_file_are_reused(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    docs = [POD % ("a", 1), "kind: Pod\nmetadata: {}\n", POD % ("c", 3)]
+    path.write_text("---\n".join(docs))
+    documents: dict = {}
+    before, errors = manifests.read_file(path, documents)
+    assert [e.doc for e in errors] == [2]
+
+    docs[2] = POD % ("c", 4)  # one document edited
+    path.write_text("---\n".join(docs))
+    after, _ = manifests.read_file(path, documents)
+    assert after[0] is before[0]  # not parsed again
+    assert after[1].value.ips == ("10.0.0.4",)
+
+    path.write_text("---\n".join([POD % ("new", 9), *docs]))  # one inserted in front
+    moved, errors = manifests.read_file(path, documents)
+    assert [item.doc for item in moved] == [1, 2, 4]
+    assert moved[2].value is after[1].value  # reused, renumbered
+    assert [str(e) for e in errors] == [f"{path}: document 3: metadata.name: required"]
+    assert moved == manifests.read_file(path)[0]
