@@ -1,0 +1,153 @@
+"""What a big zone costs to load, build and reload: 10,000 Services by default.
+
+The design's target is a zone of 10,000 Services (3 endpoints each, a third headless)
+built and swapped in under a second. Two layouts are measured, because they behave
+differently on a reload: the services spread over files of 100 (a reload re-parses the
+one file that changed) and all in one file (a reload re-parses all of it, the worst
+case). The reload figures run the server's own reload path (`Reloader.reload`: load with
+the warm per-file cache, compare, build in an executor thread, swap), so they are what a
+running server pays after the debounce.
+
+    .venv/bin/python bench/zone_build.py [--services 10000] [--json]
+
+`measure()` runs the same in a fresh interpreter and returns the figures as a dict, so
+the peak RSS counts nothing its caller allocated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from generate import manifest_text
+
+from clusterdns import manifests, zone
+from clusterdns.config import Config
+from clusterdns.reload import Reloader, gc_paused
+
+SERVICES_PER_FILE = 100
+
+
+def write_split(folder: Path, services: int) -> list[Path]:
+    """The generator's manifests, a file per SERVICES_PER_FILE services (Endpoints alongside)."""
+    namespace, *docs = manifest_text(services).split("---\n")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "namespace.yaml").write_text(namespace)
+    files = []
+    step = 2 * SERVICES_PER_FILE  # a Service and its Endpoints per service
+    for start in range(0, len(docs), step):
+        path = folder / f"services-{start // 2:05d}.yaml"
+        path.write_text("---\n".join(docs[start:start + step]))
+        files.append(path)
+    return files
+
+
+def write_single(folder: Path, services: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "services.yaml"
+    path.write_text(manifest_text(services))
+    return path
+
+
+def touch_one_service(path: Path) -> None:
+    """Change one service's port in `path`: a one-line edit, as a user makes one."""
+    text = path.read_text()
+    path.write_text(text.replace("port: 80\n", "port: 81\n", 1))
+
+
+def time_cold(folder: Path) -> dict[str, float]:
+    """Wall and CPU seconds to load and to build from nothing, as `clusterdns serve` starts
+    (the collector paused, as it does)."""
+    cache = manifests.FileCache()
+    with gc_paused():
+        wall, cpu = time.perf_counter(), time.process_time()
+        cluster, errors = manifests.load([folder], cache=cache)
+        loaded_wall, loaded_cpu = time.perf_counter(), time.process_time()
+        if errors:
+            raise RuntimeError(f"generated manifests have problems: {errors[:3]}")
+        built = zone.build(cluster, serial=1)
+        done_wall, done_cpu = time.perf_counter(), time.process_time()
+    return {"load_s": loaded_wall - wall, "load_cpu_s": loaded_cpu - cpu,
+            "build_s": done_wall - loaded_wall, "build_cpu_s": done_cpu - loaded_cpu,
+            "records": built.stats["records"]}
+
+
+def time_reload(folder: Path, changed: Path) -> dict[str, float]:
+    """Seconds for one reload after a one-line edit of `changed`, through the server's path."""
+    cache = manifests.FileCache()
+    cluster, _ = manifests.load([folder], cache=cache)
+    first = zone.build(cluster, serial=1)
+    served: list[zone.Zone] = []
+
+    async def reload() -> tuple[float, float]:
+        reloader = Reloader(Config(manifests=(str(folder),)), first, served.append,
+                            cluster, cache)
+        touch_one_service(changed)
+        wall, cpu = time.perf_counter(), time.process_time()
+        await reloader.reload()
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    wall, cpu = asyncio.run(reload())
+    if len(served) != 1:
+        raise RuntimeError("the edit did not produce a new zone")
+    return {"reload_s": wall, "reload_cpu_s": cpu}
+
+
+def figures(services: int) -> dict[str, float]:
+    """Every figure for `services` services, measured in this process."""
+    out: dict[str, float] = {"services": services}
+    with tempfile.TemporaryDirectory(prefix="clusterdns-zone-build-") as tmp:
+        split = Path(tmp, "split")
+        files = write_split(split, services)
+        out["files"] = len(files) + 1
+        out.update(time_cold(split))
+        out.update(time_reload(split, files[len(files) // 2]))
+        single = Path(tmp, "single")
+        path = write_single(single, services)
+        cold = time_cold(single)
+        reload = time_reload(single, path)
+        out.update({f"single_file_{key}": value for key, value in (cold | reload).items()
+                    if key != "records"})
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def measure(services: int = 10_000, timeout: float = 300.0) -> dict[str, float]:
+    """`figures` in a fresh interpreter, so its peak RSS is the benchmark's alone."""
+    done = subprocess.run([sys.executable, __file__, "--services", str(services), "--json"],
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"zone_build failed: {done.stderr[-2000:]}")
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--services", type=int, default=10_000)
+    parser.add_argument("--json", action="store_true", help="one JSON object, nothing else")
+    args = parser.parse_args()
+    out = figures(args.services)
+    if args.json:
+        print(json.dumps(out))
+        return
+    print(f"{out['services']:.0f} services, {out['records']:.0f} records; seconds wall (cpu)")
+    print(f"  {out['files']:.0f} files: load {out['load_s']:.3f} ({out['load_cpu_s']:.3f}), "
+          f"build {out['build_s']:.3f} ({out['build_cpu_s']:.3f}); reload after a one-line "
+          f"edit {out['reload_s']:.3f} ({out['reload_cpu_s']:.3f})")
+    print(f"  one file: load {out['single_file_load_s']:.3f} "
+          f"({out['single_file_load_cpu_s']:.3f}), build {out['single_file_build_s']:.3f} "
+          f"({out['single_file_build_cpu_s']:.3f}); reload after a one-line edit "
+          f"{out['single_file_reload_s']:.3f} ({out['single_file_reload_cpu_s']:.3f})")
+    print(f"  peak RSS {out['peak_rss_mib']:.0f} MiB")
+
+if __name__ == "__main__":
+    main()
