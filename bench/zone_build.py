@@ -8,10 +8,10 @@ case). The reload figures run the server's own reload path (`Reloader.reload`: l
 the warm per-file cache, compare, build in an executor thread, swap), so they are what a
 running server pays after the debounce.
 
-    .venv/bin/python bench/zone_build.py [--services 10000] [--json]
+    .venv/bin/python bench/zone_build.py [--services 10000]
 
-`measure()` runs the same in a fresh interpreter and returns the figures as a dict, so
-the peak RSS counts nothing its caller allocated.
+`measure()` returns the figures as a dict; each layout runs in a fresh interpreter, so a
+peak RSS counts nothing its caller or the other layout allocated.
 """
 
 from __future__ import annotations
@@ -100,54 +100,58 @@ def time_reload(folder: Path, changed: Path) -> dict[str, float]:
     return {"reload_s": wall, "reload_cpu_s": cpu}
 
 
-def figures(services: int) -> dict[str, float]:
-    """Every figure for `services` services, measured in this process."""
+def figures(services: int, layout: str) -> dict[str, float]:
+    """Every figure for `services` services in one layout (`split` or `single`)."""
     out: dict[str, float] = {"services": services}
     with tempfile.TemporaryDirectory(prefix="clusterdns-zone-build-") as tmp:
-        split = Path(tmp, "split")
-        files = write_split(split, services)
-        out["files"] = len(files) + 1
-        out.update(time_cold(split))
-        out.update(time_reload(split, files[len(files) // 2]))
-        single = Path(tmp, "single")
-        path = write_single(single, services)
-        cold = time_cold(single)
-        reload = time_reload(single, path)
-        out.update({f"single_file_{key}": value for key, value in (cold | reload).items()
-                    if key != "records"})
+        folder = Path(tmp)
+        if layout == "split":
+            files = write_split(folder, services)
+            changed = files[len(files) // 2]
+        else:
+            changed = write_single(folder, services)
+            files = [changed]
+        out["files"] = len(list(folder.iterdir()))
+        out.update(time_cold(folder))
+        out.update(time_reload(folder, changed))
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
 
 def measure(services: int = 10_000, timeout: float = 300.0) -> dict[str, float]:
-    """`figures` in a fresh interpreter, so its peak RSS is the benchmark's alone."""
-    done = subprocess.run([sys.executable, __file__, "--services", str(services), "--json"],
-                          capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"zone_build failed: {done.stderr[-2000:]}")
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    """`figures` for both layouts, each in a fresh interpreter so its peak RSS is its own;
+    the one-file figures carry a `single_file_` prefix."""
+    out: dict[str, float] = {}
+    for layout, prefix in (("split", ""), ("single", "single_file_")):
+        done = subprocess.run(
+            [sys.executable, __file__, "--services", str(services), "--layout", layout],
+            capture_output=True, text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"zone_build failed: {done.stderr[-2000:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        out.update({f"{prefix}{key}": value for key, value in result.items()})
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--services", type=int, default=10_000)
-    parser.add_argument("--json", action="store_true", help="one JSON object, nothing else")
+    parser.add_argument("--layout", choices=("split", "single"),
+                        help="measure one layout here and print it as JSON")
     args = parser.parse_args()
-    out = figures(args.services)
-    if args.json:
-        print(json.dumps(out))
+    if args.layout:
+        print(json.dumps(figures(args.services, args.layout)))
         return
-    print(f"{out['services']:.0f} services, {out['records']:.0f} records; seconds wall (cpu)")
-    print(f"  {out['files']:.0f} files: load {out['load_s']:.3f} ({out['load_cpu_s']:.3f}), "
-          f"build {out['build_s']:.3f} ({out['build_cpu_s']:.3f}); reload after a one-line "
-          f"edit {out['reload_s']:.3f} ({out['reload_cpu_s']:.3f})")
-    print(f"  one file: load {out['single_file_load_s']:.3f} "
-          f"({out['single_file_load_cpu_s']:.3f}), build {out['single_file_build_s']:.3f} "
-          f"({out['single_file_build_cpu_s']:.3f}); reload after a one-line edit "
-          f"{out['single_file_reload_s']:.3f} ({out['single_file_reload_cpu_s']:.3f})")
-    print(f"  peak RSS {out['peak_rss_mib']:.0f} MiB")
+    out = measure(args.services)
+    print(f"{out['services']:.0f} services, {out['records']:.0f} records; "
+          "seconds wall (cpu)")
+    for prefix, label in (("", f"{out['files']:.0f} files"), ("single_file_", "one file")):
+        print(f"  {label}: load {out[prefix + 'load_s']:.3f} "
+              f"({out[prefix + 'load_cpu_s']:.3f}), build {out[prefix + 'build_s']:.3f} "
+              f"({out[prefix + 'build_cpu_s']:.3f}); reload after a one-line edit "
+              f"{out[prefix + 'reload_s']:.3f} ({out[prefix + 'reload_cpu_s']:.3f}); "
+              f"peak RSS {out[prefix + 'peak_rss_mib']:.0f} MiB")
 
 if __name__ == "__main__":
     main()
