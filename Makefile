@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 LISTEN ?= 127.0.0.1:5353
+# e.g. make bench BENCH_ARGS='--repeat 5' on a noisy machine (bench/run.py --help)
+BENCH_ARGS ?=
 
 # Debian packages the tests drive as real clients and peers: dig, and dnsmasq as an upstream.
 TEST_DEBS  = bind9-dnsutils dnsmasq-base
@@ -29,7 +31,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check clusterdns tests bench
 
 bench: $(BIN)/.installed debs-bench
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Install only the Debian packages that are missing, so repeated runs need no network.
 define apt_install

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +30,16 @@ from generate import write_manifests
 from inputs import Inputs, service_fqdn, write_inputs
 from report import Row, table
 from serve_cost import serve_figures
-from servers import Server, answers, busy_loop, cpu_seconds, free_port, pinned, running
+from servers import (
+    CLOCK_TICKS,
+    Server,
+    answers,
+    busy_loop,
+    cpu_seconds,
+    free_port,
+    pinned,
+    running,
+)
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
@@ -247,6 +255,37 @@ def big_zone(command: list[str], extra: list[str], services: int, work: Path,
     return figures
 
 
+class NoiseMeter:
+    """CPU time other processes took while the benchmark ran: the machine is shared, and a
+    reader should know how much of it the figures had to share.
+
+    Machine-wide user+system time from /proc/stat minus this process's and its waited-for
+    children's (servers, dnsperf, busy loops). Interrupt time is left out on both sides:
+    the kernel books loopback packet work there, not to any process.
+    """
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.machine_start = self._machine()
+        self.own_start = self._own()
+
+    @staticmethod
+    def _machine() -> float:
+        user, nice, system = Path("/proc/stat").read_text().split()[1:4]
+        return (int(user) + int(nice) + int(system)) / CLOCK_TICKS
+
+    @staticmethod
+    def _own() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def other_share(self) -> tuple[float, float]:
+        """(CPU seconds other processes used, their share of all cores' time)."""
+        other = (self._machine() - self.machine_start) - (self._own() - self.own_start)
+        capacity = (time.monotonic() - self.start) * (os.cpu_count() or 1)
+        return max(other, 0.0), max(other, 0.0) / capacity if capacity else 0.0
+
+
 def progress(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
@@ -259,16 +298,22 @@ def below(value: float | None, limit: float) -> bool | None:
     return None if value is None else value < limit
 
 
+def offered(result: dnsperf.Result, rate: int) -> bool:
+    """Whether dnsperf really sent `rate`: a server far behind gets fewer queries, and then
+    its fixed-rate latency and loss do not answer the question asked."""
+    return result.sent_rate >= 0.95 * rate
+
+
 def latency_rows(d: Measured, c: Measured, rate: int) -> list[Row]:
     fmt, dr, cr = "{:.3f}", d.fixed[rate], c.fixed[rate]
     at = f"@{rate // 1000}k q/s (ms)"
-    p99_target = rate == HIGH_RATE
+    p99_ok = below(ms(cr.percentile(99)), 0.5)
     return [
         Row(f"avg latency {at}", ms(dr.average_latency), ms(cr.average_latency), fmt),
         Row(f"p50 latency {at}", ms(dr.percentile(50)), ms(cr.percentile(50)), fmt),
         Row(f"p99 latency {at}", ms(dr.percentile(99)), ms(cr.percentile(99)), fmt,
-            "< 0.5 ms" if p99_target else "",
-            below(ms(cr.percentile(99)), 0.5) if p99_target else None),
+            "< 0.5 ms" if rate == HIGH_RATE else "",
+            None if rate != HIGH_RATE or p99_ok is None else p99_ok and offered(cr, rate)),
     ]
 
 
@@ -292,7 +337,7 @@ def throughput_rows(d: Measured, c: Measured,
     for rate in (LOW_RATE, HIGH_RATE):
         lost = c.fixed[rate].lost
         rows.append(Row(f"lost queries @{rate // 1000}k q/s", d.fixed[rate].lost, lost,
-                        target="0", ok=lost == 0))
+                        target="0", ok=lost == 0 and offered(c.fixed[rate], rate)))
     d_lost = sum(r.lost for r in d.saturation.values())
     c_lost = sum(r.lost for r in c.saturation.values())
     rows.append(Row("lost queries, saturation runs", d_lost, c_lost, target="0",
@@ -316,21 +361,26 @@ def throughput_rows(d: Measured, c: Measured,
 def zone_rows(services: int, figures: dict[str, float]) -> list[Row]:
     """Rows for the big-zone figures that were measured (a failed measurement is absent)."""
     label = f"{services / 1000:g}k svc"
-    spec: list[tuple[str, str, str, Callable[[float], bool] | None]] = [
+    figures = dict(figures)
+    for prefix in ("", "single_file_"):
+        if f"{prefix}load_s" in figures and f"{prefix}build_s" in figures:
+            figures[f"{prefix}cold_s"] = figures[f"{prefix}load_s"] + figures[f"{prefix}build_s"]
+    # key, metric, target, the limit the value must stay under
+    spec: list[tuple[str, str, str, float | None]] = [
         ("load_s", "manifests.load, files of 100 (s)", "", None),
         ("build_s", "zone.build (s)", "", None),
-        ("cold_total_s", "load + build (s)", "< 1 s", lambda v: v < 1.0),
-        ("reload_one_file_s", "reload, 1 of 100 files edited (s)", "< 1 s", lambda v: v < 1.0),
-        ("single_file_reload_s", "reload, one big file edited (s)", "", None),
+        ("cold_s", "load + build (s)", "< 1 s", 1.0),
+        ("reload_s", "reload, 1 of 100 files edited (s)", "< 1 s", 1.0),
+        ("single_file_cold_s", "load + build, one file (s)", "", None),
+        ("single_file_reload_s", "reload, the one file edited (s)", "", None),
         ("peak_rss_mib", "zone_build.py peak RSS (MiB)", "", None),
         ("serve_ready_s", "serve: start to first answer (s)", "", None),
-        # 150 MB is 143 MiB
-        ("serve_peak_rss_mib", "serve: peak RSS (MiB, VmHWM)", "< 150 MB",
-         lambda v: v * 1.048576 < 150),
+        ("serve_peak_rss_mib", "serve: peak RSS (MiB, VmHWM)", "< 150 MB", 150 / 1.048576),
     ]
-    return [Row(f"{label}: {text}", None, figures[key], "{:.3f}" if key.endswith("_s")
-                else "{:.1f}", target, check(figures[key]) if check else None)
-            for key, text, target, check in spec if key in figures]
+    return [Row(f"{label}: {text}", None, figures[key],
+                "{:.3f}" if key.endswith("_s") else "{:.1f}", target,
+                None if limit is None else figures[key] < limit)
+            for key, text, target, limit in spec if key in figures]
 
 
 def sanity_notes(name: str, measured: Measured) -> list[str]:
@@ -342,7 +392,7 @@ def sanity_notes(name: str, measured: Measured) -> list[str]:
             notes.append(f"{name} {label}: only {result.share(expected):.0%} {expected} "
                          f"({result.rcodes})")
     for rate, result in measured.fixed.items():
-        if result.sent_rate < 0.95 * rate:
+        if not offered(result, rate):
             notes.append(f"{name} at {rate:,} q/s: dnsperf could offer only "
                          f"{result.sent_rate:,.0f} q/s (server too far behind)")
     return notes
@@ -377,10 +427,11 @@ def require_tools() -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--seconds", type=float, default=5.0,
-                        help="length of each dnsperf run (default 5)")
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="runs per measurement and server; the best is kept (default 2)")
+    # Several short runs dodge other processes' bursts better than a few long ones.
+    parser.add_argument("--seconds", type=float, default=3.0,
+                        help="length of each dnsperf run (default 3)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per measurement and server; the best is kept (default 3)")
     parser.add_argument("--services", type=int, default=1000,
                         help="services both servers serve (default 1000)")
     parser.add_argument("--zone-services", type=int, default=10_000,
@@ -401,6 +452,7 @@ def main() -> None:
     notes: list[str] = []
     workers = None
     figures: dict[str, float] = {}
+    noise = NoiseMeter()
     with tempfile.TemporaryDirectory(prefix="clusterdns-bench-") as tmp:
         work = Path(tmp)
         inputs = write_inputs(work / "data", args.services)
@@ -422,8 +474,13 @@ def main() -> None:
         if args.zone_services:
             progress(f"the {args.zone_services:,}-service zone")
             figures = big_zone(command, extra, args.zone_services, work, notes)
+    other_seconds, other_share = noise.other_share()
     d, c = measured["dnsmasq"], measured["clusterdns"]
     notes += sanity_notes("dnsmasq", d) + sanity_notes("clusterdns", c)
+    notes.append(f"other processes used {other_seconds:.0f} CPU-s during the run, "
+                 f"{other_share:.0%} of the machine"
+                 + (": figures are noisy, re-run on a quiet machine or with --repeat 5"
+                    if other_share > 0.05 else ""))
     rows = throughput_rows(d, c, workers) + zone_rows(args.zone_services, figures)
     elapsed = time.monotonic() - started
     text = render(about, args, extra, with_workers, rows, notes, elapsed)
@@ -435,6 +492,7 @@ def main() -> None:
         "clusterdns": c.as_json(),
         "workers_2": workers[0].summary() | {"processes": workers[1]} if workers else None,
         "zone": figures, "notes": notes, "elapsed_s": elapsed,
+        "other_processes_cpu_s": other_seconds, "other_processes_share": other_share,
     })
 
 
