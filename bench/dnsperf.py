@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import resource
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,13 @@ class Result:
     average_latency: float
     rcodes: dict[str, int]
     latencies: list[float] = field(default_factory=list, repr=False)
+    client_cpu_s: float = 0.0  # dnsperf's own CPU time: near run_time, dnsperf was the limit
+
+    @property
+    def client_busy(self) -> float:
+        """Share of its core dnsperf used; near 1.0 the load generator, not the server,
+        set the rate."""
+        return self.client_cpu_s / self.run_time if self.run_time else 0.0
 
     @property
     def sent_rate(self) -> float:
@@ -65,7 +73,7 @@ class Result:
             "run_time_s": self.run_time, "qps": self.qps, "sent_rate": self.sent_rate,
             "average_latency_s": self.average_latency, "rcodes": self.rcodes,
             "p50_s": self.percentile(50), "p99_s": self.percentile(99),
-            "samples": len(self.latencies),
+            "samples": len(self.latencies), "client_busy": self.client_busy,
         }
 
 
@@ -110,12 +118,22 @@ def run(port: int, queries: Path, *, seconds: float | None, rate: int | None = N
     if per_query:
         argv.append("-v")
     limit = (seconds or 30) + timeout + 30
+    # The only child that ends during this call is dnsperf (taskset execs it), so the
+    # growth of the children's CPU time is dnsperf's.
+    before = _children_cpu()
     done = subprocess.run(pinned(core, argv), capture_output=True, text=True, timeout=limit,
                           check=False)
     if done.returncode != 0:
         raise RuntimeError(f"dnsperf failed ({done.returncode}): {' '.join(argv)}\n"
                            f"{done.stderr[-2000:]}{done.stdout[-2000:]}")
-    return parse(done.stdout)
+    result = parse(done.stdout)
+    result.client_cpu_s = _children_cpu() - before
+    return result
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def version() -> str:

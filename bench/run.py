@@ -391,6 +391,12 @@ def sanity_notes(name: str, measured: Measured) -> list[str]:
         if result.completed and result.share(expected) < 0.99:
             notes.append(f"{name} {label}: only {result.share(expected):.0%} {expected} "
                          f"({result.rcodes})")
+    client_bound = [f"{label} ({result.client_busy:.0%})" for label, result in measured.runs()
+                    if label.startswith(("saturation", "server-bound"))
+                    and result.client_busy > 0.9]
+    if client_bound:
+        notes.append(f"{name}: dnsperf used >90% of its core in {', '.join(client_bound)}: "
+                     "there the client may set the rate (the server-bound row is fairer)")
     for rate, result in measured.fixed.items():
         if not offered(result, rate):
             notes.append(f"{name} at {rate:,} q/s: dnsperf could offer only "
