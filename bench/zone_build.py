@@ -30,7 +30,7 @@ from generate import manifest_text
 
 from clusterdns import manifests, zone
 from clusterdns.config import Config
-from clusterdns.reload import Reloader, gc_paused
+from clusterdns.reload import Reloader, collector_paused
 
 SERVICES_PER_FILE = 100
 
@@ -66,7 +66,7 @@ def time_cold(folder: Path) -> dict[str, float]:
     """Wall and CPU seconds to load and to build from nothing, as `clusterdns serve` starts
     (the collector paused, as it does)."""
     cache = manifests.FileCache()
-    with gc_paused():
+    with collector_paused():
         wall, cpu = time.perf_counter(), time.process_time()
         cluster, errors = manifests.load([folder], cache=cache)
         loaded_wall, loaded_cpu = time.perf_counter(), time.process_time()

@@ -174,7 +174,7 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
           cache_size: int, cache_max_ttl: int, cache_max_negative_ttl: int,
           recursion_clients: tuple[str, ...]) -> None:
     """Serve the cluster zone built from the manifests."""
-    from .reload import gc_paused
+    from .reload import collector_paused
     from .server import run as run_server
 
     addresses = tuple(parse_listen(v) for v in listen) or (DEFAULT_LISTEN,)
@@ -189,7 +189,7 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
                     cache_max_ttl=cache_max_ttl, cache_max_negative_ttl=cache_max_negative_ttl,
                     recursion_clients=_recursion_clients(recursion_clients))
     cache = manifests.FileCache()  # handed to the reloader: a reload re-reads changed files
-    with gc_paused():  # several times faster for a big zone (bench/zone_build.py)
+    with collector_paused():  # several times faster for a big zone (bench/zone_build.py)
         cluster = _load_or_exit(paths, service_cidrs, cache)
         current = zone.build(cluster, settings, serial=int(time.time()))
     _install_uvloop()

@@ -1,0 +1,148 @@
+"""From a file write to the new answer, with 10,000 Services: the wait a user sees.
+
+A real `clusterdns serve` runs on the generated manifests; each round rewrites one
+service's clusterIP in place and asks for that name over UDP every 5 ms until the new
+address comes back. The figure covers everything: the inotify event, the debounce, the
+load, the build in the executor thread and the swap. Both layouts of zone_build.py are
+measured: 101 files, and everything in one file.
+
+    .venv/bin/python bench/reload_latency.py [--services 10000] [--rounds 5]
+
+`measure()` returns the figures as a dict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import dns.message
+import dns.query
+from generate import cluster_ip, service_name
+from zone_build import SERVICES_PER_FILE, write_single, write_split
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = 5000  # a ClusterIP service (every third is headless) in the middle of the zone
+_READY = re.compile(r"serving \S+ .* on 127\.0\.0\.1:(\d+) \(udp\+tcp\)")
+_RELOAD = re.compile(r"reload: .*; ([\d.]+) ms")
+
+
+class Server:
+    """`clusterdns serve` on a folder, its log read as it comes."""
+
+    def __init__(self, folder: Path, timeout: float = 120.0) -> None:
+        self.lines: list[str] = []
+        self.port = 0
+        self._ready = threading.Event()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "clusterdns", "serve", "--manifests", str(folder),
+             "--listen", "127.0.0.1:0", "--upstream", "none"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self._ready.wait(timeout) or not self.port:
+            self.stop()
+            raise RuntimeError("server did not start:\n" + "\n".join(self.lines[-20:]))
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            match = _READY.search(line)
+            if match:
+                self.port = int(match[1])
+                self._ready.set()
+        self._ready.set()
+
+    def address_of(self, name: str) -> str:
+        reply = dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=self.port,
+                              timeout=0.5)
+        return reply.answer[0][0].address if reply.answer else ""
+
+    def reload_ms(self) -> list[float]:
+        """The load-and-build time of every reload the server logged."""
+        return [float(m[1]) for m in map(_RELOAD.search, self.lines) if m]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def wait_for(server: Server, name: str, address: str, limit: float = 10.0) -> float:
+    """Seconds until `name` answers `address`, asking every 5 ms."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit:
+        try:
+            if server.address_of(name) == address:
+                return time.perf_counter() - started
+        except dns.exception.Timeout:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError(f"{name} did not answer {address} within {limit} s")
+
+
+def rounds_for(folder: Path, file: Path, rounds: int) -> dict[str, float]:
+    name = f"{service_name(TARGET)}.bench.svc.cluster.local"
+    current = cluster_ip(TARGET)
+    server = Server(folder)
+    try:
+        if server.address_of(name) != current:
+            raise RuntimeError(f"{name} does not answer {current} at start")
+        seconds = []
+        for index in range(rounds):
+            new = f"10.100.0.{index + 1}"
+            text = file.read_text()
+            file.write_text(text.replace(f"clusterIP: {current}\n", f"clusterIP: {new}\n"))
+            seconds.append(wait_for(server, name, new))
+            current = new
+        logged = server.reload_ms()
+    finally:
+        server.stop()
+    return {"write_to_answer_ms_median": statistics.median(seconds) * 1000,
+            "write_to_answer_ms_max": max(seconds) * 1000,
+            "reload_ms_median": statistics.median(logged) if logged else 0.0}
+
+
+def measure(services: int = 10_000, rounds: int = 5) -> dict[str, float]:
+    """Write-to-answer figures for both layouts; one-file ones carry `single_file_`."""
+    out: dict[str, float] = {"services": services, "rounds": rounds}
+    with tempfile.TemporaryDirectory(prefix="clusterdns-reload-") as tmp:
+        split = Path(tmp, "split")
+        files = write_split(split, services)
+        out.update(rounds_for(split, files[TARGET // SERVICES_PER_FILE], rounds))
+        single = Path(tmp, "single")
+        file = write_single(single, services)
+        one = rounds_for(single, file, rounds)
+        out.update({f"single_file_{key}": value for key, value in one.items()})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--services", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    out = measure(args.services, args.rounds)
+    print(f"{args.services} services, {args.rounds} edits of one service's clusterIP; "
+          "file write to new answer, and the reload the server logged")
+    for prefix, label in (("", "101 files"), ("single_file_", "one file")):
+        print(f"  {label}: median {out[prefix + 'write_to_answer_ms_median']:.0f} ms, "
+              f"max {out[prefix + 'write_to_answer_ms_max']:.0f} ms "
+              f"(reload {out[prefix + 'reload_ms_median']:.0f} ms)")
+
+
+if __name__ == "__main__":
+    main()
