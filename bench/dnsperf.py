@@ -42,7 +42,7 @@ class Result:
     qps: float
     average_latency: float
     rcodes: dict[str, int]
-    latencies: list[float] = field(default_factory=list, repr=False)
+    latencies: list[float] = field(default_factory=list, repr=False)  # sorted, `-v` only
     client_cpu_s: float = 0.0  # dnsperf's own CPU time: near run_time, dnsperf was the limit
 
     @property
@@ -53,6 +53,7 @@ class Result:
 
     @property
     def sent_rate(self) -> float:
+        """Queries per second dnsperf really offered (less than `-Q` when it fell behind)."""
         return self.sent / self.run_time if self.run_time else 0.0
 
     def share(self, rcode: str) -> float:
@@ -63,8 +64,7 @@ class Result:
         """Nearest-rank percentile of the per-query latencies (None without `-v`)."""
         if not self.latencies:
             return None
-        ordered = sorted(self.latencies)
-        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+        return self.latencies[max(0, math.ceil(p / 100 * len(self.latencies)) - 1)]
 
     def summary(self) -> dict[str, object]:
         """The figures as JSON-ready values, percentiles included."""
@@ -88,8 +88,9 @@ def parse(output: str) -> Result:
     rcodes_line = _RCODES.search(output)
     rcodes = {name: int(count) for name, count in
               _RCODE_ITEM.findall(rcodes_line.group(1) if rcodes_line else "")}
-    latencies = [float(parts[-1]) for line in output.splitlines()
-                 if line.startswith("> ") and len(parts := line.split()) == 5 and parts[1] != "T"]
+    latencies = sorted(float(parts[-1]) for line in output.splitlines()
+                       if line.startswith("> ") and len(parts := line.split()) == 5
+                       and parts[1] != "T")
     return Result(int(values["sent"]), int(values["completed"]), int(values["lost"]),
                   values["run_time"], values["qps"], values["average_latency"], rcodes,
                   latencies)
@@ -132,6 +133,7 @@ def run(port: int, queries: Path, *, seconds: float | None, rate: int | None = N
 
 
 def _children_cpu() -> float:
+    """User+system seconds of this process's finished children."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 

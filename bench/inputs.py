@@ -18,6 +18,7 @@ SRV_PORT = 80  # the `http` port bench/generate.py gives every service
 
 
 def service_fqdn(index: int) -> str:
+    """The name both servers answer for service `index` of bench/generate.py."""
     return f"{service_name(index)}.{NAMESPACE}.svc.{DOMAIN}"
 
 

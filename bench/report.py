@@ -23,6 +23,7 @@ class Row:
     ratio: float | None = None
 
     def ratio_value(self) -> float | None:
+        """The given ratio, else clusterdns/dnsmasq when both were measured."""
         if self.ratio is not None:
             return self.ratio
         if self.dnsmasq and self.clusterdns is not None:
@@ -30,6 +31,7 @@ class Row:
         return None
 
     def cells(self) -> tuple[str, ...]:
+        """The row as the six strings of the table."""
         ratio = self.ratio_value()
         verdict = {None: "", True: "ok", False: "MISS"}[self.ok]
         return (self.metric, self._format(self.dnsmasq), self._format(self.clusterdns),
@@ -39,6 +41,7 @@ class Row:
         return "-" if value is None else self.fmt.format(value)
 
     def as_json(self) -> dict[str, object]:
+        """The row with raw numbers, for scripts that compare runs."""
         return {"metric": self.metric, "dnsmasq": self.dnsmasq, "clusterdns": self.clusterdns,
                 "ratio": self.ratio_value(), "target": self.target, "ok": self.ok}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import platform
@@ -61,6 +62,7 @@ class Subject:
     srv_server: Server
 
     def for_kind(self, kind: str) -> Server:
+        """The process that answers queries of `kind` (a, nxdomain, srv)."""
         return self.srv_server if kind == "srv" else self.server
 
 
@@ -81,6 +83,7 @@ class Measured:
         return self.cpu_seconds[rate] / result.completed * 100_000
 
     def runs(self) -> list[tuple[str, dnsperf.Result]]:
+        """Every kept run, labelled `<what> <query kind>` for notes and JSON."""
         named = [(f"saturation {kind}", r) for kind, r in self.saturation.items()]
         named += [(f"fixed {rate}/s a", r) for rate, r in self.fixed.items()]
         if self.server_bound is not None:
@@ -88,6 +91,7 @@ class Measured:
         return named
 
     def as_json(self) -> dict[str, object]:
+        """Every kept run's raw figures, for bench/out/*.json."""
         return {name: result.summary() for name, result in self.runs()} | {
             "cpu_seconds": self.cpu_seconds,
             "cpu_per_100k": {rate: self.cpu_per_100k(rate) for rate in self.fixed},
@@ -95,6 +99,7 @@ class Measured:
 
 
 def fastest(old: dnsperf.Result | None, new: dnsperf.Result) -> bool:
+    """Whether `new` beats `old` at saturation: interference only ever lowers a rate."""
     return old is None or new.qps > old.qps
 
 
@@ -119,6 +124,7 @@ def serve_help(command: list[str]) -> str:
 
 
 def has_option(help_text: str, option: str) -> bool:
+    """Whether `--help` lists `option` (also as the second half of `--watch / --no-watch`)."""
     return re.search(rf"(^|[\s/]){re.escape(option)}\b", help_text, re.MULTILINE) is not None
 
 
@@ -133,6 +139,8 @@ def clusterdns_extra(help_text: str) -> list[str]:
 
 
 def start_dnsmasq(name: str, conf: Path, work: Path) -> Server:
+    """dnsmasq on core 0 answering only from `conf`: no resolv.conf, no /etc/hosts, no
+    upstream, TTL 5 as clusterdns's default, in the foreground so its PID is ours."""
     port = free_port()
     user = "root" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
     argv = ["dnsmasq", "-k", "-p", str(port), "--listen-address=127.0.0.1", "--bind-interfaces",
@@ -143,6 +151,7 @@ def start_dnsmasq(name: str, conf: Path, work: Path) -> Server:
 
 def start_clusterdns(command: list[str], extra: list[str], manifests: Path, log: Path,
                      core: int | None = SERVER_CORE) -> Server:
+    """`clusterdns serve` on `manifests`, on `core` (None: wherever the kernel likes)."""
     port = free_port()
     argv = [*command, "serve", "--manifests", str(manifests), "--listen", f"127.0.0.1:{port}",
             *extra]
@@ -186,38 +195,36 @@ def measure(subjects: list[Subject], inputs: Inputs, seconds: float, repeat: int
     files = {"a": inputs.a_queries, "nxdomain": inputs.nxdomain_queries,
              "srv": inputs.srv_queries}
     measured = {subject.name: Measured() for subject in subjects}
+    # Both servers in each round, so a burst of other work hits one round, not one server.
+    rounds = [subject for _ in range(repeat) for subject in subjects]
     for subject in subjects:  # one pass first: whatever a server fills lazily is filled
         for kind, queries in files.items():
             dnsperf.run(subject.for_kind(kind).port, queries, seconds=None, passes=1)
     for kind, queries in files.items():
         progress(f"saturation, {kind}")
-        for _ in range(repeat):
-            for subject in subjects:
-                result = dnsperf.run(subject.for_kind(kind).port, queries, seconds=seconds)
-                m = measured[subject.name]
-                if fastest(m.saturation.get(kind), result):
-                    m.saturation[kind] = result
+        for subject in rounds:
+            result = dnsperf.run(subject.for_kind(kind).port, queries, seconds=seconds)
+            m = measured[subject.name]
+            if fastest(m.saturation.get(kind), result):
+                m.saturation[kind] = result
     for rate in (LOW_RATE, HIGH_RATE):
         progress(f"fixed rate {rate:,} q/s")
-        for _ in range(repeat):
-            for subject in subjects:
-                server, m = subject.server, measured[subject.name]
-                before = cpu_seconds(server.tree())
-                result = dnsperf.run(server.port, inputs.a_queries, seconds=seconds, rate=rate,
-                                     outstanding=int(rate * IN_FLIGHT_SECONDS), per_query=True)
-                used = cpu_seconds(server.tree()) - before
-                if calmest(m.fixed.get(rate), result):
-                    m.fixed[rate], m.cpu_seconds[rate] = result, used
+        for subject in rounds:
+            server, m = subject.server, measured[subject.name]
+            before = cpu_seconds(server.tree())
+            result = dnsperf.run(server.port, inputs.a_queries, seconds=seconds, rate=rate,
+                                 outstanding=int(rate * IN_FLIGHT_SECONDS), per_query=True)
+            used = cpu_seconds(server.tree()) - before
+            if calmest(m.fixed.get(rate), result):
+                m.fixed[rate], m.cpu_seconds[rate] = result, used
     progress("server-bound (a busy loop shares the server's core)")
-    for _ in range(repeat):
-        for subject in subjects:
-            log = work / f"busy-{subject.name}.log"
-            with running(busy_loop(SERVER_CORE, seconds + 5, log)):
-                time.sleep(0.2)
-                result = dnsperf.run(subject.server.port, inputs.a_queries, seconds=seconds)
-            m = measured[subject.name]
-            if fastest(m.server_bound, result):
-                m.server_bound = result
+    for subject in rounds:
+        with running(busy_loop(SERVER_CORE, seconds + 5, work / f"busy-{subject.name}.log")):
+            time.sleep(0.2)
+            result = dnsperf.run(subject.server.port, inputs.a_queries, seconds=seconds)
+        m = measured[subject.name]
+        if fastest(m.server_bound, result):
+            m.server_bound = result
     return measured
 
 
@@ -242,16 +249,17 @@ def measure_workers(command: list[str], extra: list[str], inputs: Inputs, second
 
 def big_zone(command: list[str], extra: list[str], services: int, work: Path,
              notes: list[str]) -> dict[str, float]:
-    """bench/zone_build.py's load/build/reload figures, and a real server's peak RSS."""
+    """Figures of bench/zone_build.py (load, build, reload) and bench/reload_latency.py
+    (file write to new answer), each module's `measure(services)`, and a real server's
+    peak RSS. A module that is missing or fails costs its rows and leaves a note."""
     figures: dict[str, float] = {}
-    try:
-        import zone_build
-
-        figures |= zone_build.measure(services)
-    except ImportError as exc:
-        notes.append(f"zone build not measured: bench/zone_build.py not importable ({exc})")
-    except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
-        notes.append(f"zone build not measured: {exc}")
+    for module in ("zone_build", "reload_latency"):
+        try:
+            figures |= importlib.import_module(module).measure(services)
+        except ImportError as exc:
+            notes.append(f"bench/{module}.py not importable, its rows are missing: {exc}")
+        except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
+            notes.append(f"bench/{module}.py failed, its rows are missing: {exc}")
     folder = work / "big-zone"
     write_manifests(folder, services, endpoints=3)
     try:
@@ -293,14 +301,17 @@ class NoiseMeter:
 
 
 def progress(message: str) -> None:
+    """A line on stderr, so a two-minute run shows where it is; the table goes to stdout."""
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def ms(value: float | None) -> float | None:
+    """Seconds (as dnsperf reports them) to milliseconds, keeping a missing value missing."""
     return None if value is None else value * 1000
 
 
 def below(value: float | None, limit: float) -> bool | None:
+    """`value < limit`, or None (no verdict) when the value was not measured."""
     return None if value is None else value < limit
 
 
@@ -311,6 +322,7 @@ def offered(result: dnsperf.Result, rate: int) -> bool:
 
 
 def latency_rows(d: Measured, c: Measured, rate: int) -> list[Row]:
+    """Average, p50 and p99 at one offered rate; the design's p99 target is at 50k."""
     fmt, dr, cr = "{:.3f}", d.fixed[rate], c.fixed[rate]
     at = f"@{rate // 1000}k q/s (ms)"
     p99_ok = below(ms(cr.percentile(99)), 0.5)
@@ -380,11 +392,15 @@ def zone_rows(services: int, figures: dict[str, float]) -> list[Row]:
         ("single_file_cold_s", "load + build, one file (s)", "", None),
         ("single_file_reload_s", "reload, the one file edited (s)", "", None),
         ("peak_rss_mib", "zone_build.py peak RSS (MiB)", "", None),
+        ("write_to_answer_ms_median", "file write to new answer, median (ms)", "", None),
+        ("write_to_answer_ms_max", "file write to new answer, worst (ms)", "< 1000 ms",
+         1000.0),
+        ("single_file_write_to_answer_ms_max", "same, everything in one file (ms)", "", None),
         ("serve_ready_s", "serve: start to first answer (s)", "", None),
         ("serve_peak_rss_mib", "serve: peak RSS (MiB, VmHWM)", "< 150 MB", 150 / 1.048576),
     ]
     return [Row(f"{label}: {text}", None, figures[key],
-                "{:.3f}" if key.endswith("_s") else "{:.1f}", target,
+                "{:.3f}" if key.endswith("_s") else "{:,.1f}", target,
                 None if limit is None else figures[key] < limit)
             for key, text, target, limit in spec if key in figures]
 
@@ -430,6 +446,7 @@ def machine() -> dict[str, str]:
 
 
 def require_tools() -> None:
+    """Stop early, with the fix, when a tool is missing or there is no second core."""
     missing = [tool for tool in ("dnsperf", "dnsmasq", "taskset") if shutil.which(tool) is None]
     if missing:
         sys.exit(f"missing {', '.join(missing)}: `make debs-bench` installs them")

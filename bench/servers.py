@@ -112,6 +112,7 @@ class Process:
 
     @property
     def pid(self) -> int:
+        """The process's own PID (taskset execs the command, so it is the server's)."""
         return self.popen.pid
 
     def tree(self) -> list[int]:
@@ -119,6 +120,7 @@ class Process:
         return [self.pid, *descendants(self.pid)] if self.popen.poll() is None else []
 
     def log_tail(self, lines: int = 15) -> str:
+        """The end of the process's output, to show why it failed."""
         text = self.log.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
