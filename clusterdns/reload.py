@@ -51,9 +51,6 @@ class Counts:
     removed: int = 0
     changed: int = 0
 
-    def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
-
     def text(self, noun: str) -> str:
         return f"{noun} +{self.added} -{self.removed} ~{self.changed}"
 
@@ -65,10 +62,6 @@ class ClusterChanges:
     services: Counts = Counts()
     pods: Counts = Counts()
     endpoints: Counts = Counts()
-
-    @property
-    def empty(self) -> bool:
-        return not (self.services or self.pods or self.endpoints)
 
     def text(self) -> str:
         return ", ".join((self.services.text("services"), self.pods.text("pods"),
@@ -281,6 +274,8 @@ class Reloader:
             try:
                 await self.reload(force)
             except Exception:  # a bug in one reload must not end reloading
+                self.state.stale = True
+                self.state.failures += 1
                 log.exception("reload failed; still serving the zone loaded at %s",
                               self.state.loaded_at_text())
 

@@ -51,8 +51,7 @@ def test_compare_counts_added_removed_and_changed_per_kind() -> None:
     assert changes == ClusterChanges(services=Counts(2, 1, 1), pods=Counts(),
                                      endpoints=Counts(0, 0, 1))
     assert changes.text() == "services +2 -1 ~1, pods +0 -0 ~0, endpoints +0 -0 ~1"
-    assert not changes.empty
-    assert compare(old, old).empty
+    assert compare(old, old) == ClusterChanges()
 
 
 def test_watched_paths_split_folders_and_files(tmp_path: Path) -> None:
