@@ -396,11 +396,15 @@ def zone_rows(services: int, figures: dict[str, float]) -> list[Row]:
         ("write_to_answer_ms_max", "file write to new answer, worst (ms)", "< 1000 ms",
          1000.0),
         ("single_file_write_to_answer_ms_max", "same, everything in one file (ms)", "", None),
+        ("lost_questions", "questions unanswered during reloads", "0", 0.5),
+        ("single_file_lost_questions", "same, everything in one file", "0", 0.5),
         ("serve_ready_s", "serve: start to first answer (s)", "", None),
         ("serve_peak_rss_mib", "serve: peak RSS (MiB, VmHWM)", "< 150 MB", 150 / 1.048576),
     ]
-    return [Row(f"{label}: {text}", None, figures[key],
-                "{:.3f}" if key.endswith("_s") else "{:,.1f}", target,
+    def fmt(key: str) -> str:
+        return "{:.3f}" if key.endswith("_s") else "{:,.0f}" if "lost" in key else "{:,.1f}"
+
+    return [Row(f"{label}: {text}", None, figures[key], fmt(key), target,
                 None if limit is None else figures[key] < limit)
             for key, text, target, limit in spec if key in figures]
 
