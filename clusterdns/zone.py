@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .config import DNS_SCHEMA_VERSION, ZoneSettings
@@ -167,13 +167,13 @@ class _Builder:
             return
         # Endpoint names (<hostname>.<service>) resolve for every service with endpoints,
         # headless or not, as in CoreDNS; the service name itself differs.
+        hosts = [f"{endpoint_label(address)}.{name}" for address, _ in endpoints]
         endpoint_targets = [
-            _Target(f"{endpoint_label(address)}.{name}", address.ip, port)
-            for address, ports in endpoints
+            _Target(host, address.ip, port)
+            for host, (address, ports) in zip(hosts, endpoints, strict=True)
             for port in ports
         ]
-        for address, _ in endpoints:
-            host = f"{endpoint_label(address)}.{name}"
+        for host, (address, _) in zip(hosts, endpoints, strict=True):
             self.address(host, address.ip)
             self.ptr_endpoints[address.ip].append(host)
         if service.headless:
@@ -301,8 +301,10 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
 
     # Freeze each node where it stands, so the builder's lists are freed as the tuples are
     # made: a second full copy would raise a 10,000-service build's peak by a fifth.
+    records = 0
     for name, node in b.nodes.items():
         b.nodes[name] = {t: tuple(rrs) for t, rrs in node.items()}
+        records += sum(map(len, node.values()))
     nodes = dict(b.nodes)
     pod_ips = frozenset((p.namespace, ip) for p in cluster.pods for ip in p.ips)
     return Zone(
@@ -319,10 +321,6 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
             "pods": len(cluster.pods),
             "endpoints": sum(len(v) for v in endpoints.values()),
             "names": len(nodes),
-            "records": _count(nodes.values()),
+            "records": records,
         },
     )
-
-
-def _count(nodes: Iterable[Node]) -> int:
-    return sum(len(rrs) for node in nodes for rrs in node.values())
