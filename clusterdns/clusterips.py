@@ -43,10 +43,10 @@ def assign(services: list[Service], cidrs: Iterable[str] = DEFAULT_CIDRS) -> lis
     for service in sorted(services, key=lambda s: s.key):
         if service.type == EXTERNAL_NAME or service.headless:
             continue
+        if service.cluster_ips and not service.ip_families:
+            continue  # checked first: most services give their address, and parsing is slow
         have = {ipaddress.ip_address(ip).version for ip in service.cluster_ips}
         wanted = [FAMILY_VERSION[f] for f in service.ip_families] or [4]
-        if service.cluster_ips and not service.ip_families:
-            continue
         extra = []
         for version in wanted:
             if version in have:
