@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
+from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from . import manifests
 from . import zone as zones
@@ -41,6 +41,8 @@ MAX_DELAY_SECONDS = 0.5  # a folder that never goes quiet still reloads twice a 
 # Opening and reading a file is an event too (inotify IN_OPEN, IN_CLOSE_NOWRITE): reacting
 # to those would make every reload trigger the next one.
 CHANGE_EVENTS = frozenset({"created", "deleted", "modified", "moved", "closed"})
+# Events that can replace a watched folder itself (deleted and made again, renamed over).
+REPLACE_EVENTS = frozenset({"created", "deleted", "moved"})
 
 
 @dataclass(frozen=True)
@@ -127,13 +129,15 @@ class WatchedPaths:
                    tuple(p for p in absolute if not os.path.isdir(p)))
 
     def roots(self) -> list[tuple[str, bool]]:
-        """(folder, recursive) pairs to watch; a file is watched through its parent folder.
+        """(folder, recursive) pairs to watch: each folder, and the parent of each path.
 
-        Watching a file itself would stop at the first atomic rename (vim, `sed -i`): the
-        watch follows the old inode, which is gone.
+        A watch follows an inode, so it would stop at the first atomic rename of a file
+        (vim, `sed -i`) or of a whole folder: files are watched through their parent, and
+        folders from their parent too, so a replaced folder can be watched again.
         """
         roots = dict.fromkeys((folder, True) for folder in self.folders)
-        roots.update(dict.fromkeys((os.path.dirname(f), False) for f in self.files))
+        roots.update(dict.fromkeys(
+            (os.path.dirname(path), False) for path in (*self.folders, *self.files)))
         return list(roots)
 
     def relevant(self, path: str, is_directory: bool) -> bool:
@@ -237,6 +241,9 @@ class Reloader:
         self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[None] | None = None
         self._observer: BaseObserver | None = None
+        self._handler = _ChangeHandler(self.paths, self.request_threadsafe,
+                                       self._rewatch_threadsafe)
+        self._watches: dict[str, ObservedWatch] = {}
 
     def start(self) -> None:
         """Reload on SIGHUP, and on every file change unless watching is off."""
@@ -331,24 +338,51 @@ class Reloader:
     def watch(self) -> BaseObserver:
         """Start a watchdog observer that requests a reload on every relevant change."""
         observer = Observer()
-        handler = _ChangeHandler(self.paths, self.request_threadsafe)
         for root, recursive in self.paths.roots():
-            observer.schedule(handler, root, recursive=recursive)
+            self._schedule(observer, root, recursive)
         observer.start()
         return observer
 
+    def _schedule(self, observer: BaseObserver, root: str, recursive: bool) -> None:
+        try:
+            watch = observer.schedule(self._handler, root, recursive=recursive)
+        except OSError as exc:  # no permission, or the inotify watch limit reached
+            log.warning("cannot watch %s (%s); SIGHUP still reloads", root, exc)
+            return
+        if recursive:
+            self._watches[root] = watch
+
+    def _rewatch_threadsafe(self, folder: str) -> None:
+        self._loop.call_soon_threadsafe(self._rewatch, folder)
+
+    def _rewatch(self, folder: str) -> None:
+        """Drop the watch on what used to be `folder` and watch what is there now."""
+        if self._observer is None:
+            return
+        old = self._watches.pop(folder, None)
+        if old is not None:
+            with contextlib.suppress(KeyError):  # its emitter may have gone with the folder
+                self._observer.unschedule(old)
+        if os.path.isdir(folder):
+            self._schedule(self._observer, folder, True)
+
 
 class _ChangeHandler(FileSystemEventHandler):
-    """Filters watchdog's events down to changes of the manifests."""
+    """Filters watchdog's events down to changes of the manifests (on watchdog's thread)."""
 
-    def __init__(self, paths: WatchedPaths, notify: Callable[[], None]) -> None:
+    def __init__(self, paths: WatchedPaths, notify: Callable[[], None],
+                 replaced: Callable[[str], None]) -> None:
         self.paths = paths
         self.notify = notify
+        self.replaced = replaced
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type not in CHANGE_EVENTS:
             return
-        for path in (event.src_path, event.dest_path):
-            if path and self.paths.relevant(os.fsdecode(path), event.is_directory):
-                self.notify()
-                return
+        paths = [os.fsdecode(p) for p in (event.src_path, event.dest_path) if p]
+        if event.event_type in REPLACE_EVENTS:
+            for path in paths:
+                if path in self.paths.folders:
+                    self.replaced(path)
+        if any(self.paths.relevant(path, event.is_directory) for path in paths):
+            self.notify()

@@ -102,6 +102,28 @@ def test_every_way_a_folder_changes_is_seen(folder: Path, start_server: Callable
     assert "reload: services +0 -1 ~0, pods +0 -0 ~0, endpoints +0 -0 ~0; " in server.log
 
 
+def test_a_watched_folder_replaced_or_made_again_is_watched_again(
+        folder: Path, start_server: Callable) -> None:
+    server = start_server("--manifests", str(folder))
+    staged = folder.parent / "manifests.new"  # a deploy that swaps whole folders
+    staged.mkdir()
+    (staged / "a.yaml").write_text(service("a", "10.0.0.2"))
+    folder.rename(folder.parent / "manifests.old")
+    staged.rename(folder)
+    wait_for(server, "a", "10.0.0.2")
+    (folder / "a.yaml").write_text(service("a", "10.0.0.3"))  # the new folder is watched
+    wait_for(server, "a", "10.0.0.3")
+
+    shutil.rmtree(folder)
+    server.wait_for_log(rf"manifest error: {folder}: cannot read")
+    assert answer_of(server, "a") == "10.0.0.3"
+    folder.mkdir()
+    (folder / "a.yaml").write_text(service("a", "10.0.0.4"))
+    wait_for(server, "a", "10.0.0.4")
+    (folder / "a.yaml").write_text(service("a", "10.0.0.5"))
+    wait_for(server, "a", "10.0.0.5")
+
+
 def test_a_single_file_survives_atomic_renames(folder: Path, start_server: Callable) -> None:
     path = folder / "a.yaml"
     server = start_server("--manifests", str(path))
