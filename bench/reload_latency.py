@@ -73,6 +73,11 @@ class Server:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def rss_mib(self) -> float:
+        """Resident memory now (VmRSS): after reloads old and new zones have overlapped."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
     def reload_ms(self) -> list[float]:
         """The load-and-build time of every reload the server logged."""
         return [float(m[1]) for m in map(_RELOAD.search, self.lines) if m]
@@ -123,13 +128,14 @@ def rounds_for(folder: Path, file: Path, rounds: int) -> dict[str, float]:
             lost += missed
             current = new
         logged = server.reload_ms()
+        rss = server.rss_mib()
     finally:
         server.stop()
     return {"write_to_answer_ms_median": statistics.median(seconds) * 1000,
             "write_to_answer_ms_max": max(seconds) * 1000,
             "reload_ms_median": statistics.median(logged) if logged else 0.0,
             "server_cpu_ms_median": statistics.median(cpu) * 1000,
-            "lost_questions": lost}
+            "lost_questions": lost, "rss_after_reloads_mib": rss}
 
 
 def measure(services: int = 10_000, rounds: int = 5) -> dict[str, float]:
