@@ -60,8 +60,8 @@ def answer(zone: Zone, qname: str, qtype: int) -> Reply | Forward:
     if not zone.in_zone(name):
         # Reverse names are ours only for the PTR records we hold; everything else falls
         # through to the upstreams, like CoreDNS's `fallthrough in-addr.arpa ip6.arpa`.
-        node = zone.nodes.get(name) if qtype == PTR else None
-        return Reply(NOERROR, node[PTR]) if node else FORWARD
+        node = zone.lookup(name) if qtype == PTR else None
+        return Reply(NOERROR, node[PTR]) if node and PTR in node else FORWARD
     if qtype in (AXFR, IXFR):
         return Reply(REFUSED, authoritative=False)
     node = zone.lookup(name)

@@ -17,8 +17,8 @@ from .config import DNS_SCHEMA_VERSION, ZoneSettings
 from .model import EXTERNAL_NAME, NO_PORT, Cluster, EndpointAddress, EndpointPort, Service
 from .records import AAAA, CNAME, NS, PTR, SOA, SRV, TXT, A, Record, fqdn
 
-# A name's records by type; an empty mapping is a name that exists with no records
-# (an empty non-terminal such as `default.svc.cluster.local`).
+# A name's records by type, as a question sees them; an empty mapping is a name that
+# exists with no records (an empty non-terminal such as `default.svc.cluster.local`).
 Node = Mapping[int, tuple[Record, ...]]
 # A ready (or published) address with the ports it serves.
 Endpoint = tuple[EndpointAddress, tuple[EndpointPort, ...]]
@@ -35,7 +35,10 @@ class Zone:
     ttl: int
     pods_mode: str
     soa: Record
-    nodes: Mapping[str, Node]
+    # Every record of a name in one tuple, types in turn: most names have one type, and a
+    # mapping per name would be the largest part of a big zone (a fifth of 10,000
+    # services' memory). `lookup` groups them when a question needs it.
+    nodes: Mapping[str, tuple[Record, ...]]
     additional: Mapping[tuple[str, int], tuple[Record, ...]]
     namespaces: frozenset[str]
     pod_ips: frozenset[tuple[str, str]]
@@ -47,8 +50,8 @@ class Zone:
 
     def lookup(self, name: str) -> Node | None:
         """The records of a lowercase FQDN, pod names included; None if it does not exist."""
-        node = self.nodes.get(name)
-        return node if node is not None else self._pod(name)
+        records = self.nodes.get(name)
+        return by_type(records) if records is not None else self._pod(name)
 
     def _pod(self, name: str) -> Node | None:
         # <dashed-ip>.<namespace>.pod.<zone>, computed on demand: in insecure mode every
@@ -68,12 +71,20 @@ class Zone:
 
     def records(self) -> list[Record]:
         """Every record, sorted as `clusterdns records` shows them; pods with IPs included."""
-        out = [r for node in self.nodes.values() for rrs in node.values() for r in rrs]
+        out = [r for records in self.nodes.values() for r in records]
         if self.pods_mode != "disabled":
             for namespace, ip in self.pod_ips:
                 name = f"{dashed(ip)}.{namespace}.pod.{self.origin}"
                 out.extend(r for rrs in (self.lookup(name) or {}).values() for r in rrs)
         return sorted(set(out), key=lambda r: (r.name != self.origin, r.name, r.rtype, r.text()))
+
+
+def by_type(records: tuple[Record, ...]) -> Node:
+    """`records` grouped by type, each group in the order it was built."""
+    groups: dict[int, list[Record]] = {}
+    for record in records:
+        groups.setdefault(record.rtype, []).append(record)
+    return {rtype: tuple(group) for rtype, group in groups.items()}
 
 
 def dashed(ip: str) -> str:
@@ -121,19 +132,24 @@ class _Target:
 
 
 class _Builder:
+    """Collects records name by name; sets keep duplicates out in constant time, since a
+    headless service with thousands of endpoints puts thousands of records on one name."""
+
     def __init__(self, settings: ZoneSettings, origin: str) -> None:
         self.ttl = settings.ttl
         self.origin = origin
-        self.nodes: dict[str, dict[int, list[Record]]] = defaultdict(lambda: defaultdict(list))
+        self.nodes: dict[str, list[Record]] = defaultdict(list)
+        self.seen: set[Record] = set()
         self.additional: dict[tuple[str, int], list[Record]] = defaultdict(list)
+        self.seen_additional: set[tuple[str, Record]] = set()
         self.ptr_service: dict[str, str] = {}
         self.ptr_endpoints: dict[str, list[str]] = defaultdict(list)
 
     def add(self, name: str, rtype: int, data: object, ttl: int | None = None) -> None:
-        rrs = self.nodes[name][rtype]
         record = Record(name, rtype, self.ttl if ttl is None else ttl, data)  # type: ignore[arg-type]
-        if record not in rrs:
-            rrs.append(record)
+        if record not in self.seen:
+            self.seen.add(record)
+            self.nodes[name].append(record)
 
     def exists(self, name: str) -> None:
         self.nodes[name]
@@ -155,10 +171,10 @@ class _Builder:
                 continue
             self.add(name, SRV, (0, weight, target.port.port, target.name))
             extra = Record(target.name, _family_type(target.ip), self.ttl, target.ip)
-            if extra not in self.additional[(name, SRV)]:
+            if (name, extra) not in self.seen_additional:
+                self.seen_additional.add((name, extra))
                 self.additional[(name, SRV)].append(extra)
-        if SRV not in self.nodes.get(name, {}):
-            self.exists(name)
+        self.exists(name)  # even when every target was port-less: the name is there
 
     def service(self, service: Service, endpoints: list[Endpoint]) -> None:
         name = f"{service.name}.{service.namespace}.svc.{self.origin}"
@@ -279,7 +295,7 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
         origin, SOA, min(settings.ttl, SOA_TTL_CAP),
         (ns_name, f"hostmaster.{origin}", serial & 0xFFFFFFFF, 7200, 1800, 86400, settings.ttl),
     )
-    b.nodes[origin][SOA].append(soa)
+    b.nodes[origin].append(soa)
     b.add(origin, NS, ns_name)
     for ip in settings.ns_addresses:
         b.address(ns_name, ip)
@@ -301,11 +317,12 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
 
     # Freeze each node where it stands, so the builder's lists are freed as the tuples are
     # made: a second full copy would raise a 10,000-service build's peak by a fifth.
+    b.seen.clear()
+    nodes: dict[str, tuple[Record, ...]] = {}
     records = 0
-    for name, node in b.nodes.items():
-        b.nodes[name] = {t: tuple(rrs) for t, rrs in node.items()}
-        records += sum(map(len, node.values()))
-    nodes = dict(b.nodes)
+    for name in list(b.nodes):
+        nodes[name] = tuple(b.nodes.pop(name))
+        records += len(nodes[name])
     pod_ips = frozenset((p.namespace, ip) for p in cluster.pods for ip in p.ips)
     return Zone(
         origin=origin,

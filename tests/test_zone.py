@@ -49,7 +49,7 @@ def web_cluster(**pod_changes: object) -> Cluster:
 
 def test_named_target_port_resolves_to_the_container_port() -> None:
     built = zone.build(web_cluster())
-    (srv,) = built.nodes["_web._tcp.w.default.svc.cluster.local."][SRV]
+    (srv,) = built.lookup("_web._tcp.w.default.svc.cluster.local.")[SRV]
     assert srv.data == (0, 100, 8080, "10-0-0-5.w.default.svc.cluster.local.")
 
 
@@ -100,7 +100,7 @@ def test_clusterip_beats_endpoint_for_ptr() -> None:
     endpoints = EndpointSet("default", "b", (EndpointAddress("10.96.0.5"),),
                             (EndpointPort("", 80),))
     built = zone.build(Cluster((a, b), (), (endpoints,), frozenset({"default"})))
-    (ptr,) = built.nodes["5.0.96.10.in-addr.arpa."][12]
+    (ptr,) = built.lookup("5.0.96.10.in-addr.arpa.")[12]
     assert ptr.data == "a.default.svc.cluster.local."
 
 
