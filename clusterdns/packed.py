@@ -34,12 +34,15 @@ class PackedAnswers:
     dnslib and gets its own case spliced back.
     """
 
-    __slots__ = ("_exact", "_folded", "_limit")
+    __slots__ = ("_exact", "_folded", "_limit", "udp_exact")
 
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
         self._limit = limit
         self._exact: tuple[dict[bytes, bytes], ...] = ({}, {})
         self._folded: tuple[dict[bytes, tuple[bytes, bytes]], ...] = ({}, {})
+        # The UDP exact table itself, for the one caller that counts every call it makes:
+        # the UDP transport looks replies up here before anything else (see `reply`).
+        self.udp_exact = self._exact[False]
 
     def __len__(self) -> int:
         return sum(len(table) for table in self._exact + self._folded)

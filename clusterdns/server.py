@@ -181,13 +181,14 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        # The hot path, kept to one lookup and one send: the syscalls already cost more
-        # than everything else a stored reply needs.
-        reply = self.responder.packed.reply(data, False)
-        if reply is not None:
-            self.transport.sendto(reply, addr)  # type: ignore[union-attr]
+        # The hot path, kept to one dictionary lookup and one send without a Python call
+        # in between: at 50k queries/s every call is a percent of the CPU. The rest of
+        # `PackedAnswers.reply` (other spellings of the name) comes next.
+        stored = self.responder.packed.udp_exact.get(data[2:])
+        if stored is not None:
+            self.transport.sendto(data[:2] + stored, addr)  # type: ignore[union-attr]
             return
-        reply = self.responder.compute(data, addr, tcp=False)
+        reply = self.responder.respond(data, addr, tcp=False)
         if isinstance(reply, bytes):
             self._send(reply, addr)
         elif reply is not None:
