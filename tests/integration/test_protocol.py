@@ -117,3 +117,20 @@ def test_dig_retries_over_tcp_and_gets_all_300(big_server: ServerProcess) -> Non
     assert "ANSWER: 300," in out
     srv = dig(big_server, "_http._tcp.big.default.svc.cluster.local", "SRV")
     assert "ANSWER: 300," in srv
+
+
+def test_stored_replies_keep_each_clients_id_and_spelling(example_server: ServerProcess) -> None:
+    """The second asker of a name is answered from stored bytes: its own ID and case."""
+    spellings = ["service1.default.svc.cluster.local", "SERVICE1.default.svc.cluster.local",
+                 "Service1.Default.Svc.Cluster.Local"]
+    for ident, name in enumerate(spellings * 2, start=100):
+        message = dns.message.make_query(name, "A")
+        message.id = ident
+        sent = message.to_wire()
+        reply = send_udp(example_server, sent)
+        assert reply is not None
+        end = sent.index(b"\x00", 12)
+        assert reply[:2] == sent[:2] and reply[12:end] == sent[12:end]
+        parsed = dns.message.from_wire(reply)
+        assert [r.to_text() for r in parsed.answer[0]] == ["10.101.105.246"]
+        assert parsed.answer[0].name.to_text(omit_final_dot=True) == name
