@@ -16,9 +16,11 @@ from .records import (
     HINFO,
     IXFR,
     NOERROR,
+    NS,
     NXDOMAIN,
     PTR,
     REFUSED,
+    SRV,
     A,
     Record,
     fqdn,
@@ -72,7 +74,8 @@ def answer(zone: Zone, qname: str, qtype: int) -> Reply | Forward:
         return Reply(NOERROR, (Record(name, HINFO, zone.ttl, ("RFC8482", "")),))
     records = node.get(qtype)
     if records:
-        return Reply(NOERROR, records, additional=zone.additional.get((name, qtype), ()))
+        extra = zone.additional.get(name, ()) if qtype in (SRV, NS) else ()
+        return Reply(NOERROR, records, additional=extra)
     cname = node.get(CNAME)
     if cname and qtype in (A, AAAA):
         return _follow(zone, cname[0], qtype)

@@ -332,7 +332,8 @@ class Reloader:
             if cluster == self.cluster:
                 return _Attempt(cluster, None, [], time.perf_counter() - started)
             serial = max(int(time.time()), self.zone.soa.data[2] + 1)  # type: ignore[index,operator]
-            built = zones.build(cluster, self.config.zone, serial=serial)
+            built = zones.build(cluster, self.config.zone, serial=serial,
+                                previous=self.zone)
         return _Attempt(cluster, built, [], time.perf_counter() - started)
 
     def watch(self) -> BaseObserver:

@@ -39,10 +39,16 @@ class Zone:
     # mapping per name would be the largest part of a big zone (a fifth of 10,000
     # services' memory). `lookup` groups them when a question needs it.
     nodes: Mapping[str, tuple[Record, ...]]
-    additional: Mapping[tuple[str, int], tuple[Record, ...]]
+    # The additional section of a name's SRV answer (its targets' addresses) or, at the
+    # apex, its NS answer: the only answers that carry one, never both at one name.
+    additional: Mapping[str, tuple[Record, ...]]
     namespaces: frozenset[str]
     pod_ips: frozenset[tuple[str, str]]
     stats: Mapping[str, int] = field(default_factory=dict)
+    # What each service contributed, so the next build copies unchanged services instead
+    # of making their records again (see `build`'s `previous`).
+    parts: Mapping[tuple[str, str], _Part] = field(default_factory=dict, compare=False,
+                                                   repr=False)
 
     def in_zone(self, name: str) -> bool:
         """Whether a lowercase FQDN is the cluster zone or below it."""
@@ -131,28 +137,69 @@ class _Target:
     port: EndpointPort
 
 
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """What one service put in a zone, and what from.
+
+    Every name a service makes is its own (`<svc>.<ns>.svc.<zone>` and names below it),
+    so when the service and its endpoints are unchanged its names hold the same records
+    as before, and the new zone can share the old zone's tuples outright. Only reverse
+    names are shared between services; they are rebuilt from these pairs every time.
+    """
+
+    service: Service
+    endpoints: tuple[Endpoint, ...]
+    names: tuple[str, ...]
+    # Reverse claims as parallel tuples (address i belongs to name i): a pair per claim
+    # would cost a small tuple each, for every address of every service.
+    service_ips: tuple[str, ...]
+    service_names: tuple[str, ...]
+    endpoint_ips: tuple[str, ...]
+    endpoint_names: tuple[str, ...]
+
+
 class _Builder:
     """Collects records name by name; sets keep duplicates out in constant time, since a
     headless service with thousands of endpoints puts thousands of records on one name."""
 
-    def __init__(self, settings: ZoneSettings, origin: str) -> None:
+    def __init__(self, settings: ZoneSettings, origin: str, previous: Zone | None) -> None:
         self.ttl = settings.ttl
         self.origin = origin
         self.nodes: dict[str, list[Record]] = defaultdict(list)
         self.seen: set[Record] = set()
-        self.additional: dict[tuple[str, int], list[Record]] = defaultdict(list)
+        self.additional: dict[str, list[Record]] = defaultdict(list)
         self.seen_additional: set[tuple[str, Record]] = set()
         self.ptr_service: dict[str, str] = {}
         self.ptr_endpoints: dict[str, list[str]] = defaultdict(list)
+        # Names and additional sections taken whole from the previous zone.
+        self.kept: dict[str, tuple[Record, ...]] = {}
+        self.kept_additional: dict[str, tuple[Record, ...]] = {}
+        self.parts: dict[tuple[str, str], _Part] = {}
+        same_rules = previous is not None and (previous.origin, previous.ttl, previous.pods_mode) \
+            == (origin, settings.ttl, settings.pods)
+        self.previous = previous if same_rules else None
+        # What the service being built adds: its names and every reverse claim it makes
+        # (a claim another service already holds still counts: that one may be gone next
+        # time).
+        self._names: dict[str, None] | None = None
+        self._service_ptrs: list[tuple[str, str]] = []
+        self._endpoint_ptrs: list[tuple[str, str]] = []
 
     def add(self, name: str, rtype: int, data: object, ttl: int | None = None) -> None:
         record = Record(name, rtype, self.ttl if ttl is None else ttl, data)  # type: ignore[arg-type]
         if record not in self.seen:
             self.seen.add(record)
             self.nodes[name].append(record)
+            if self._names is not None:
+                self._names[name] = None
 
     def exists(self, name: str) -> None:
         self.nodes[name]
+        if self._names is not None:
+            self._names[name] = None
+
+    def has(self, name: str) -> bool:
+        return name in self.nodes or name in self.kept
 
     def address(self, name: str, ip: str) -> None:
         self.add(name, _family_type(ip), ip)
@@ -173,10 +220,40 @@ class _Builder:
             extra = Record(target.name, _family_type(target.ip), self.ttl, target.ip)
             if (name, extra) not in self.seen_additional:
                 self.seen_additional.add((name, extra))
-                self.additional[(name, SRV)].append(extra)
+                self.additional[name].append(extra)
         self.exists(name)  # even when every target was port-less: the name is there
 
     def service(self, service: Service, endpoints: list[Endpoint]) -> None:
+        """Add a service's records: copied from the previous zone when nothing changed."""
+        old = self.previous.parts.get(service.key) if self.previous else None
+        if old is not None and old.service == service and list(old.endpoints) == endpoints:
+            self._keep(old)
+            return
+        self._names, self._service_ptrs, self._endpoint_ptrs = {}, [], []
+        try:
+            self._service(service, endpoints)
+            service_ips, service_names = _unzip(self._service_ptrs)
+            endpoint_ips, endpoint_names = _unzip(self._endpoint_ptrs)
+            self.parts[service.key] = _Part(service, tuple(endpoints), tuple(self._names),
+                                            service_ips, service_names, endpoint_ips,
+                                            endpoint_names)
+        finally:
+            self._names = None
+
+    def _keep(self, part: _Part) -> None:
+        assert self.previous is not None
+        for name in part.names:
+            self.kept[name] = self.previous.nodes[name]
+            extra = self.previous.additional.get(name)
+            if extra is not None:
+                self.kept_additional[name] = extra
+        for ip, name in zip(part.service_ips, part.service_names, strict=True):
+            self.ptr_service.setdefault(ip, name)
+        for ip, name in zip(part.endpoint_ips, part.endpoint_names, strict=True):
+            self.ptr_endpoints[ip].append(name)
+        self.parts[part.service.key] = part
+
+    def _service(self, service: Service, endpoints: list[Endpoint]) -> None:
         name = f"{service.name}.{service.namespace}.svc.{self.origin}"
         if service.type == EXTERNAL_NAME:
             self.add(name, CNAME, service.external_name + ".")
@@ -192,6 +269,7 @@ class _Builder:
         for host, (address, _) in zip(hosts, endpoints, strict=True):
             self.address(host, address.ip)
             self.ptr_endpoints[address.ip].append(host)
+            self._endpoint_ptrs.append((address.ip, host))
         if service.headless:
             if not endpoint_targets:
                 return  # no ready endpoints: NXDOMAIN, as the specification says
@@ -202,6 +280,7 @@ class _Builder:
             for ip in service.cluster_ips:
                 self.address(name, ip)
                 self.ptr_service.setdefault(ip, name)
+                self._service_ptrs.append((ip, name))
             targets = [
                 _Target(name, ip, EndpointPort(p.name, p.port, p.protocol))
                 for p in service.ports
@@ -219,20 +298,34 @@ class _Builder:
 
     def reverse(self) -> None:
         for ip, name in self.ptr_service.items():
-            self.add(reverse_name(ip), PTR, name)
+            self._ptr(reverse_name(ip), (name,))
         for ip, names in self.ptr_endpoints.items():
             if ip not in self.ptr_service:
-                for name in names:
-                    self.add(reverse_name(ip), PTR, name)
+                self._ptr(reverse_name(ip), tuple(dict.fromkeys(names)))
+
+    def _ptr(self, name: str, targets: tuple[str, ...]) -> None:
+        old = self.previous.nodes.get(name) if self.previous else None
+        if old is not None and len(old) == len(targets) and all(
+            r.rtype == PTR and r.ttl == self.ttl and r.data == t
+            for r, t in zip(old, targets, strict=True)
+        ):
+            self.kept[name] = old
+            return
+        for target in targets:
+            self.add(name, PTR, target)
 
     def fill_empty_non_terminals(self) -> None:
         suffix = "." + self.origin
-        for name in list(self.nodes):
+        for name in [*self.nodes, *self.kept]:
             while name.endswith(suffix):
                 name = name.split(".", 1)[1]
-                if name in self.nodes:
+                if self.has(name):
                     break
                 self.exists(name)
+
+
+def _unzip(pairs: list[tuple[str, str]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return tuple(a for a, _ in pairs), tuple(b for _, b in pairs)
 
 
 def endpoint_label(address: EndpointAddress) -> str:
@@ -282,14 +375,19 @@ def service_endpoints(cluster: Cluster) -> dict[tuple[str, str], list[Endpoint]]
     return result
 
 
-def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 0) -> Zone:
+def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 0,
+          previous: Zone | None = None) -> Zone:
     """Compute every record of the cluster zone from the loaded manifests.
 
     `serial` is the SOA serial; the caller passes a clock reading so this stays pure.
+    `previous` is the zone this one replaces: a service whose manifest and endpoints did
+    not change keeps its records from there, the same objects, so a reload makes only
+    what changed and the two zones it briefly holds share the rest. The result is the
+    same as a build without it.
     """
     settings = settings or ZoneSettings()
     origin = fqdn(settings.domain)
-    b = _Builder(settings, origin)
+    b = _Builder(settings, origin, previous)
     ns_name = f"ns.dns.{origin}"
     soa = Record(
         origin, SOA, min(settings.ttl, SOA_TTL_CAP),
@@ -299,7 +397,7 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
     b.add(origin, NS, ns_name)
     for ip in settings.ns_addresses:
         b.address(ns_name, ip)
-        b.additional[(origin, NS)].append(Record(ns_name, _family_type(ip), settings.ttl, ip))
+        b.additional[origin].append(Record(ns_name, _family_type(ip), settings.ttl, ip))
     b.add(f"dns-version.{origin}", TXT, DNS_SCHEMA_VERSION, SCHEMA_TTL)
     b.exists(f"svc.{origin}")
     b.exists(f"pod.{origin}")
@@ -318,11 +416,10 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
     # Freeze each node where it stands, so the builder's lists are freed as the tuples are
     # made: a second full copy would raise a 10,000-service build's peak by a fifth.
     b.seen.clear()
-    nodes: dict[str, tuple[Record, ...]] = {}
-    records = 0
+    nodes: dict[str, tuple[Record, ...]] = b.kept
     for name in list(b.nodes):
         nodes[name] = tuple(b.nodes.pop(name))
-        records += len(nodes[name])
+    records = sum(map(len, nodes.values()))
     pod_ips = frozenset((p.namespace, ip) for p in cluster.pods for ip in p.ips)
     return Zone(
         origin=origin,
@@ -330,7 +427,7 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
         pods_mode=settings.pods,
         soa=soa,
         nodes=nodes,
-        additional={k: tuple(v) for k, v in b.additional.items()},
+        additional=b.kept_additional | {k: tuple(v) for k, v in b.additional.items()},
         namespaces=cluster.namespaces,
         pod_ips=pod_ips,
         stats={
@@ -340,4 +437,5 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
             "names": len(nodes),
             "records": records,
         },
+        parts=b.parts,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from clusterdns import zone
 from clusterdns.config import ZoneSettings
@@ -16,6 +18,7 @@ from clusterdns.model import (
     ServicePort,
 )
 from clusterdns.records import AAAA, SRV, A
+from tests.strategies import clusters
 
 
 @pytest.mark.parametrize(("ip", "label"), [
@@ -128,3 +131,52 @@ def test_stats_count_what_was_built() -> None:
     stats = zone.build(web_cluster()).stats
     assert stats["services"] == 1 and stats["pods"] == 1 and stats["endpoints"] == 1
     assert stats["records"] > 5
+
+
+def _same_zone(fresh: zone.Zone, incremental: zone.Zone) -> None:
+    assert set(fresh.nodes) == set(incremental.nodes)
+    for name, records in fresh.nodes.items():
+        assert zone.by_type(records) == zone.by_type(incremental.nodes[name]), name
+    assert fresh.additional == incremental.additional
+    assert (fresh.soa, fresh.stats) == (incremental.soa, incremental.stats)
+
+
+def _mixed(before: Cluster, after: Cluster, kept: list[Service]) -> Cluster:
+    """Some of `before`'s services with their endpoints, unchanged, then `after`'s.
+
+    The carried services come first, so a new service can lose a reverse name to one of
+    them (both generators number cluster IPs the same way) and win it back once the
+    carried one is gone.
+    """
+    keys = {s.key for s in after.services}
+    carried = [s for s in kept if s.key not in keys]
+    carried_keys = {s.key for s in carried}
+    endpoints = [e for e in before.endpoints if (e.namespace, e.service) in carried_keys]
+    return Cluster(tuple(carried) + after.services, after.pods,
+                   tuple(endpoints) + after.endpoints, before.namespaces | after.namespaces)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(before=clusters(), after=clusters(), data=st.data())
+def test_a_build_from_the_previous_zone_is_the_same_as_a_fresh_one(
+    before: Cluster, after: Cluster, data: st.DataObject
+) -> None:
+    kept = data.draw(st.lists(st.sampled_from(before.services), unique=True))
+    mixed = _mixed(before, after, kept)
+    first = zone.build(before, serial=1)
+    second = zone.build(mixed, serial=2, previous=first)
+    _same_zone(zone.build(mixed, serial=2), second)
+    _same_zone(zone.build(before, serial=3), zone.build(before, serial=3, previous=second))
+    _same_zone(zone.build(after, serial=3), zone.build(after, serial=3, previous=second))
+    # What did not change is shared, not copied: the point of building from `previous`.
+    for key, part in second.parts.items():
+        if first.parts.get(key) is part:
+            for name in part.names:
+                assert second.nodes[name] is first.nodes[name]
+
+
+def test_previous_zone_with_other_rules_is_not_used() -> None:
+    first = zone.build(web_cluster(), ZoneSettings(ttl=5))
+    second = zone.build(web_cluster(), ZoneSettings(ttl=30), previous=first)
+    node = second.lookup("w.default.svc.cluster.local.")
+    assert node is not None and {r.ttl for r in node[A]} == {30}
