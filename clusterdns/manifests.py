@@ -8,6 +8,7 @@ size and modification time stay the same: a reload re-reads only what changed.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import itertools
 import json
@@ -111,7 +112,9 @@ class FileCache:
     entries: dict[str, tuple[tuple[int, int, int], list[_Parsed], list[ManifestError]]] = field(
         default_factory=dict
     )
-    documents: dict[str, dict[str, _Document]] = field(default_factory=dict)
+    # By the digest of each document's text, not the text: 10,000 Services' worth of
+    # YAML would otherwise stay in memory only to be compared.
+    documents: dict[str, dict[bytes, _Document]] = field(default_factory=dict)
 
 
 def manifest_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -178,7 +181,7 @@ def _read_cached(path: Path, cache: FileCache) -> tuple[list[_Parsed], list[Mani
 
 
 def read_file(
-    path: Path, documents: dict[str, _Document] | None = None
+    path: Path, documents: dict[bytes, _Document] | None = None
 ) -> tuple[list[_Parsed], list[ManifestError]]:
     """Parse one file: every document, `kind: List` items included.
 
@@ -196,8 +199,8 @@ def read_file(
         split = _split_documents(name, text, documents)
         documents.clear()
         if split is not None:
-            for chunk, document in split:
-                documents[chunk] = document
+            for key, document in split:
+                documents[key] = document
                 items.extend(document.items)
                 errors.extend(document.errors)
             return items, errors
@@ -211,8 +214,8 @@ class _Unsplittable(Exception):
 
 
 def _split_documents(
-    name: str, text: str, previous: Mapping[str, _Document]
-) -> list[tuple[str, _Document]] | None:
+    name: str, text: str, previous: Mapping[bytes, _Document]
+) -> list[tuple[bytes, _Document]] | None:
     """Parse `text` one document at a time, reusing `previous` for unchanged ones.
 
     None when the text does not split cleanly; the caller then parses it whole, which
@@ -220,17 +223,18 @@ def _split_documents(
     """
     starts = [match.start() for match in _DOCUMENT_START.finditer(text)]
     bounds = [0, *starts, len(text)]
-    out: list[tuple[str, _Document]] = []
+    out: list[tuple[bytes, _Document]] = []
     for begin, end in itertools.pairwise(bounds):
         chunk = text[begin:end]
+        key = hashlib.blake2b(chunk.encode(), digest_size=16).digest()
         index = len(out) + 1
-        document = previous.get(chunk)
+        document = previous.get(key)
         try:
             document = document.at(index) if document else _parse_chunk(name, chunk, index)
         except _Unsplittable:
             return None
         if document is not None:
-            out.append((chunk, document))
+            out.append((key, document))
     return out
 
 
