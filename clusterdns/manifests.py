@@ -87,7 +87,7 @@ class _Parsed:
 
 @dataclass(frozen=True)
 class _Document:
-    """What one YAML document produced, kept by its text so an unchanged one is reused."""
+    """What one YAML document produced, kept by its text's digest so an unchanged one is reused."""
 
     index: int
     items: tuple[_Parsed, ...]
@@ -185,7 +185,7 @@ def read_file(
 ) -> tuple[list[_Parsed], list[ManifestError]]:
     """Parse one file: every document, `kind: List` items included.
 
-    `documents` holds the file's YAML documents from its last read, by text: those still
+    `documents` holds the file's YAML documents from its last read, by digest: those still
     present are not parsed again, and it is refilled with this read's.
     """
     name = str(path)
