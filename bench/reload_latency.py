@@ -15,81 +15,24 @@ it. Both layouts of zone_build.py are measured: 101 files, and everything in one
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import dns.message
-import dns.query
 from generate import cluster_ip, service_name
+from servers import Server, answers, cpu_seconds, free_port, memory_mib, running
 from zone_build import SERVICES_PER_FILE, write_single, write_split
 
-ROOT = Path(__file__).resolve().parent.parent
 TARGET = 5000  # a ClusterIP service (every third is headless) in the middle of the zone
-_READY = re.compile(r"serving \S+ .* on 127\.0\.0\.1:(\d+) \(udp\+tcp\)")
 _RELOAD = re.compile(r"reload: .*; ([\d.]+) ms")
 
 
-class Server:
-    """`clusterdns serve` on a folder, its log read as it comes."""
-
-    def __init__(self, folder: Path, timeout: float = 120.0) -> None:
-        self.lines: list[str] = []
-        self.port = 0
-        self._ready = threading.Event()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "clusterdns", "serve", "--manifests", str(folder),
-             "--listen", "127.0.0.1:0", "--upstream", "none"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self._ready.wait(timeout) or not self.port:
-            self.stop()
-            raise RuntimeError("server did not start:\n" + "\n".join(self.lines[-20:]))
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-            match = _READY.search(line)
-            if match:
-                self.port = int(match[1])
-                self._ready.set()
-        self._ready.set()
-
-    def address_of(self, name: str) -> str:
-        reply = dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=self.port,
-                              timeout=0.5)
-        return reply.answer[0][0].address if reply.answer else ""
-
-    def cpu_seconds(self) -> float:
-        """User and system CPU the server has used so far (/proc), whatever else runs."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def rss_mib(self) -> float:
-        """Resident memory now (VmRSS): after reloads old and new zones have overlapped."""
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        return int(status.split("VmRSS:")[1].split()[0]) / 1024
-
-    def reload_ms(self) -> list[float]:
-        """The load-and-build time of every reload the server logged."""
-        return [float(m[1]) for m in map(_RELOAD.search, self.lines) if m]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+def logged_reload_ms(server: Server) -> list[float]:
+    """The load-and-build time of every reload the server logged."""
+    return [float(m[1]) for m in map(_RELOAD.search, server.log.read_text().splitlines()) if m]
 
 
 def wait_for(server: Server, name: str, address: str, limit: float = 10.0) -> tuple[float, int]:
@@ -99,9 +42,9 @@ def wait_for(server: Server, name: str, address: str, limit: float = 10.0) -> tu
     lost = 0
     while time.perf_counter() - started < limit:
         try:
-            if server.address_of(name) == address:
+            if answers(server.port, name)[1] == {address}:
                 return time.perf_counter() - started, lost
-        except dns.exception.Timeout:
+        except TimeoutError:
             lost += 1
         time.sleep(0.005)
     raise RuntimeError(f"{name} did not answer {address} within {limit} s")
@@ -110,27 +53,29 @@ def wait_for(server: Server, name: str, address: str, limit: float = 10.0) -> tu
 def rounds_for(folder: Path, file: Path, rounds: int) -> dict[str, float]:
     name = f"{service_name(TARGET)}.bench.svc.cluster.local"
     current = cluster_ip(TARGET)
-    server = Server(folder)
-    try:
-        if server.address_of(name) != current:
+    port = free_port()
+    argv = [sys.executable, "-m", "clusterdns", "serve", "--manifests", str(folder),
+            "--listen", f"127.0.0.1:{port}", "--upstream", "none"]
+    with running(Server("clusterdns (reloads)", argv, folder.parent / f"{folder.name}.log",
+                        port)) as server:
+        server.wait_ready(name, timeout=120.0)
+        if answers(port, name)[1] != {current}:
             raise RuntimeError(f"{name} does not answer {current} at start")
         seconds = []
         cpu = []
         lost = 0
         for index in range(rounds):
-            before = server.cpu_seconds()
+            before = cpu_seconds([server.pid])
             new = f"10.100.0.{index + 1}"
             text = file.read_text()
             file.write_text(text.replace(f"clusterIP: {current}\n", f"clusterIP: {new}\n"))
             took, missed = wait_for(server, name, new)
             seconds.append(took)
-            cpu.append(server.cpu_seconds() - before)
+            cpu.append(cpu_seconds([server.pid]) - before)
             lost += missed
             current = new
-        logged = server.reload_ms()
-        rss = server.rss_mib()
-    finally:
-        server.stop()
+        logged = logged_reload_ms(server)
+        rss = memory_mib([server.pid], "VmRSS")  # old and new zones have overlapped by now
     return {"write_to_answer_ms_median": statistics.median(seconds) * 1000,
             "write_to_answer_ms_max": max(seconds) * 1000,
             "reload_ms_median": statistics.median(logged) if logged else 0.0,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from inputs import service_fqdn
-from servers import Server, free_port, peak_rss_mib, pinned, running
+from servers import Server, free_port, memory_mib, pinned, running
 
 
 def serve_figures(command: list[str], extra: list[str], manifests: Path, log: Path,
@@ -21,4 +21,4 @@ def serve_figures(command: list[str], extra: list[str], manifests: Path, log: Pa
                       "--listen", f"127.0.0.1:{port}", *extra])
     with running(Server("clusterdns (big zone)", argv, log, port)) as server:
         ready = server.wait_ready(service_fqdn(1), timeout)
-        return {"serve_ready_s": ready, "serve_peak_rss_mib": peak_rss_mib(server.tree())}
+        return {"serve_ready_s": ready, "serve_peak_rss_mib": memory_mib(server.tree())}

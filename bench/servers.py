@@ -75,13 +75,14 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return ticks / CLOCK_TICKS
 
 
-def peak_rss_mib(pids: Iterable[int]) -> float:
-    """Sum of VmHWM (peak resident set) over `pids`, in MiB."""
+def memory_mib(pids: Iterable[int], field: str = "VmHWM") -> float:
+    """Sum of a /proc/PID/status memory field over `pids`, in MiB: VmHWM is the peak
+    resident set, VmRSS the resident set now."""
     kib = 0
     for pid in pids:
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     kib += int(line.split()[1])
     return kib / 1024
 
