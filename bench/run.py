@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import os
 import platform
-import re
 import shutil
 import signal
 import subprocess
@@ -28,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dnsperf
+import reload_latency
+import zone_build
 from generate import write_manifests
 from inputs import Inputs, service_fqdn, write_inputs
 from report import Row, table
@@ -116,26 +116,8 @@ def clusterdns_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "clusterdns"]
 
 
-def serve_help(command: list[str]) -> str:
-    """`clusterdns serve --help`, so options still being written are used once they exist."""
-    done = subprocess.run([*command, "serve", "--help"], capture_output=True, text=True,
-                          timeout=30, check=True)
-    return done.stdout
-
-
-def has_option(help_text: str, option: str) -> bool:
-    """Whether `--help` lists `option` (also as the second half of `--watch / --no-watch`)."""
-    return re.search(rf"(^|[\s/]){re.escape(option)}\b", help_text, re.MULTILINE) is not None
-
-
-def clusterdns_extra(help_text: str) -> list[str]:
-    """Options that keep the benchmark about the zone: no upstream, no file watching."""
-    extra = []
-    if has_option(help_text, "--upstream"):
-        extra += ["--upstream", "none"]
-    if has_option(help_text, "--no-watch"):
-        extra.append("--no-watch")
-    return extra
+# Options that keep the benchmark about the zone: no upstream to ask, no file watching.
+CLUSTERDNS_EXTRA = ("--upstream", "none", "--no-watch")
 
 
 def start_dnsmasq(name: str, conf: Path, work: Path) -> Server:
@@ -251,13 +233,12 @@ def big_zone(command: list[str], extra: list[str], services: int, work: Path,
              notes: list[str]) -> dict[str, float]:
     """Figures of bench/zone_build.py (load, build, reload) and bench/reload_latency.py
     (file write to new answer), each module's `measure(services)`, and a real server's
-    peak RSS. A module that is missing or fails costs its rows and leaves a note."""
+    peak RSS. A measurement that fails costs its rows and leaves a note."""
     figures: dict[str, float] = {}
-    for module in ("zone_build", "reload_latency"):
+    for module, measure_zone in (("zone_build", zone_build.measure),
+                                 ("reload_latency", reload_latency.measure)):
         try:
-            figures |= importlib.import_module(module).measure(services)
-        except ImportError as exc:
-            notes.append(f"bench/{module}.py not importable, its rows are missing: {exc}")
+            figures |= measure_zone(services)
         except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
             notes.append(f"bench/{module}.py failed, its rows are missing: {exc}")
     folder = work / "big-zone"
@@ -338,7 +319,7 @@ def latency_rows(d: Measured, c: Measured, rate: int) -> list[Row]:
 
 
 def throughput_rows(d: Measured, c: Measured,
-                    workers: tuple[dnsperf.Result, int] | None) -> list[Row]:
+                    workers: tuple[dnsperf.Result, int]) -> list[Row]:
     """The rows measured with dnsperf, in the order DESIGN.md lists the targets."""
     d_sat, c_sat = d.saturation["a"].qps, c.saturation["a"].qps
     rows = [Row("A q/s at saturation", d_sat, c_sat, target=">= 1.0x", ok=c_sat >= d_sat)]
@@ -370,12 +351,11 @@ def throughput_rows(d: Measured, c: Measured,
             Row(f"{label} rate, % of own A rate", d_share, c_share, "{:.0f}%", ">= 80%",
                 c_share >= 80, ratio=c_share / d_share if d_share else None),
         ]
-    if workers is not None:
-        result, processes = workers
-        # No target row: with two cores and dnsperf needing one, a second worker can only
-        # take time from the client here; the figure shows the workers answer correctly.
-        rows.append(Row(f"A q/s, --workers 2 ({processes} procs, unpinned)", None,
-                        result.qps, ratio=result.qps / c_sat if c_sat else None))
+    result, processes = workers
+    # No target row: with two cores and dnsperf needing one, a second worker can only
+    # take time from the client here; the figure shows the workers answer correctly.
+    rows.append(Row(f"A q/s, --workers 2 ({processes} procs, unpinned)", None,
+                    result.qps, ratio=result.qps / c_sat if c_sat else None))
     return rows
 
 
@@ -494,12 +474,9 @@ def benchmark(args: argparse.Namespace) -> None:
     require_tools()
     started = time.monotonic()
     command = clusterdns_command()
-    help_text = serve_help(command)
-    extra = clusterdns_extra(help_text)
-    with_workers = has_option(help_text, "--workers")
+    extra = list(CLUSTERDNS_EXTRA)
     about = machine()
     notes: list[str] = []
-    workers = None
     figures: dict[str, float] = {}
     noise = NoiseMeter()
     with tempfile.TemporaryDirectory(prefix="clusterdns-bench-") as tmp:
@@ -517,9 +494,8 @@ def benchmark(args: argparse.Namespace) -> None:
             notes += [f"WRONG ANSWER {problem}" for problem in problems]
             progress(f"answers cross-checked: {len(problems)} problem(s)")
             measured = measure(subjects, inputs, args.seconds, args.repeat, work)
-        if with_workers:
-            progress("clusterdns --workers 2")
-            workers = measure_workers(command, extra, inputs, args.seconds, args.repeat, work)
+        progress("clusterdns --workers 2")
+        workers = measure_workers(command, extra, inputs, args.seconds, args.repeat, work)
         if args.zone_services:
             progress(f"the {args.zone_services:,}-service zone")
             figures = big_zone(command, extra, args.zone_services, work, notes)
@@ -532,21 +508,21 @@ def benchmark(args: argparse.Namespace) -> None:
                     if other_share > 0.05 else ""))
     rows = throughput_rows(d, c, workers) + zone_rows(args.zone_services, figures)
     elapsed = time.monotonic() - started
-    text = render(about, args, extra, with_workers, rows, notes, elapsed)
+    text = render(about, args, extra, rows, notes, elapsed)
     print(text)
     write_report(args.out, text, {
         "machine": about, "seconds_per_run": args.seconds, "repeat": args.repeat,
         "services": args.services, "clusterdns_options": extra,
         "rows": [row.as_json() for row in rows], "dnsmasq": d.as_json(),
         "clusterdns": c.as_json(),
-        "workers_2": workers[0].summary() | {"processes": workers[1]} if workers else None,
+        "workers_2": workers[0].summary() | {"processes": workers[1]},
         "zone": figures, "notes": notes, "elapsed_s": elapsed,
         "other_processes_cpu_s": other_seconds, "other_processes_share": other_share,
     })
 
 
 def render(about: dict[str, str], args: argparse.Namespace, extra: list[str],
-           with_workers: bool, rows: list[Row], notes: list[str], elapsed: float) -> str:
+           rows: list[Row], notes: list[str], elapsed: float) -> str:
     """The header that says what was measured and how, the table, and the notes."""
     head = [
         f"clusterdns benchmark {about['date']}, clusterdns {about['clusterdns']}",
@@ -560,8 +536,7 @@ def render(about: dict[str, str], args: argparse.Namespace, extra: list[str],
         "its SRV from a 2nd dnsmasq holding the srv-host lines",
         "saturation: dnsperf -c 4 -q 100; fixed rate: -Q RATE -q RATE/20 -t 1 -v, "
         "percentiles from dnsperf's per-query latencies; all runs -b 4096",
-        "--workers 2 runs unpinned (its 2nd process shares dnsperf's core)" if with_workers
-        else "--workers: not offered by this clusterdns",
+        "--workers 2 runs unpinned (its 2nd process shares dnsperf's core)",
         "",
     ]
     tail = ["", *(f"note: {note}" for note in notes), f"took {elapsed:.0f} s"]
