@@ -28,9 +28,10 @@ from pathlib import Path
 
 from generate import manifest_text
 
-from clusterdns import manifests, zone
-from clusterdns.config import Config
-from clusterdns.reload import Reloader, collector_paused
+from clusterdns.serve.config import Config
+from clusterdns.serve.reload import Reloader, collector_paused
+from clusterdns.source import manifests
+from clusterdns.zone import build as zone
 
 SERVICES_PER_FILE = 100
 

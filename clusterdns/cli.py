@@ -12,19 +12,22 @@ from typing import Any
 
 import click
 
-from . import manifests, resolvconf, zone
-from .access import DEFAULT_RECURSION_CLIENTS, ClientRanges
-from .cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL
-from .clusterips import DEFAULT_CIDRS
-from .config import DEFAULT_LISTEN, POD_MODES, Config, ZoneSettings
-from .model import Cluster
-from .upstream import (
+from . import resolvconf
+from .serve.access import DEFAULT_RECURSION_CLIENTS, ClientRanges
+from .serve.cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL
+from .serve.config import DEFAULT_LISTEN, Config
+from .serve.upstream import (
     DEFAULT_BUDGET,
     DEFAULT_TIMEOUT,
     default_upstreams,
     is_local_address,
     is_own_address,
 )
+from .source import manifests
+from .source.clusterips import DEFAULT_CIDRS
+from .source.model import Cluster
+from .zone import build as zones
+from .zone.settings import POD_MODES, ZoneSettings
 
 log = logging.getLogger("clusterdns")
 
@@ -174,8 +177,8 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
           cache_size: int, cache_max_ttl: int, cache_max_negative_ttl: int,
           recursion_clients: tuple[str, ...]) -> None:
     """Serve the cluster zone built from the manifests."""
-    from .reload import collector_paused
-    from .server import run as run_server
+    from .serve.reload import collector_paused
+    from .serve.server import run as run_server
 
     addresses = tuple(parse_listen(v) for v in listen) or (DEFAULT_LISTEN,)
     specific = tuple(h for h, _ in addresses if not ipaddress.ip_address(h).is_unspecified)
@@ -191,7 +194,7 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
     cache = manifests.FileCache()  # handed to the reloader: a reload re-reads changed files
     with collector_paused():  # several times faster for a big zone (bench/zone_build.py)
         cluster = _load_or_exit(paths, service_cidrs, cache)
-        current = zone.build(cluster, settings, serial=int(time.time()))
+        current = zones.build(cluster, settings, serial=int(time.time()))
     _install_uvloop()
     try:
         run_server(config, current, cluster=cluster, cache=cache)
@@ -215,7 +218,7 @@ def check(paths: tuple[str, ...], domain: str, ttl: int, pods: str,
           service_cidrs: tuple[str, ...]) -> None:
     """Validate manifests: print every problem (exit 1) or a summary (exit 0)."""
     cluster = _load_or_exit(paths, service_cidrs)
-    built = zone.build(cluster, ZoneSettings(domain=domain, ttl=ttl, pods=pods))
+    built = zones.build(cluster, ZoneSettings(domain=domain, ttl=ttl, pods=pods))
     stats = built.stats
     click.echo(f"ok: {stats['services']} services, {stats['pods']} pods, "
                f"{stats['endpoints']} endpoints, {stats['records']} records")
@@ -228,7 +231,7 @@ def records(paths: tuple[str, ...], domain: str, ttl: int, pods: str,
             service_cidrs: tuple[str, ...]) -> None:
     """Print the zone the server would serve, one record a line, sorted."""
     cluster = _load_or_exit(paths, service_cidrs)
-    built = zone.build(cluster, ZoneSettings(domain=domain, ttl=ttl, pods=pods))
+    built = zones.build(cluster, ZoneSettings(domain=domain, ttl=ttl, pods=pods))
     for record in built.records():
         click.echo(record.text())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from clusterdns.model import (
+from clusterdns.source.model import (
     CLUSTER_IP,
     EXTERNAL_NAME,
     Cluster,

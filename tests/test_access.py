@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from clusterdns.access import DEFAULT_RECURSION_CLIENTS, ClientRanges, exposure_warning
+from clusterdns.serve.access import DEFAULT_RECURSION_CLIENTS, ClientRanges, exposure_warning
 
 DEFAULT = ClientRanges.parse(DEFAULT_RECURSION_CLIENTS)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from clusterdns import manifests, zone
-from clusterdns.answer import FORWARD, Reply, answer
-from clusterdns.config import ZoneSettings
-from clusterdns.records import (
+from clusterdns.source import manifests
+from clusterdns.zone import build as zone
+from clusterdns.zone.answer import FORWARD, Reply, answer
+from clusterdns.zone.records import (
     AXFR,
     NOERROR,
     NXDOMAIN,
@@ -17,6 +17,7 @@ from clusterdns.records import (
     A,
     Record,
 )
+from clusterdns.zone.settings import ZoneSettings
 from tests.cases import CASES, CLUSTER, SERIAL, Case
 
 RCODES = {NOERROR: "NOERROR", NXDOMAIN: "NXDOMAIN", REFUSED: "REFUSED"}
@@ -99,7 +100,7 @@ def test_pod_modes(mode: str, qname: str, rcode: int) -> None:
 
 def externalname_chain(**targets: str) -> zone.Zone:
     """A zone of ExternalName services in `default`, name -> short target name."""
-    from clusterdns.model import Cluster, Service
+    from clusterdns.source.model import Cluster, Service
 
     services = tuple(
         Service("default", name, type="ExternalName",

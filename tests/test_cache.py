@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dnslib import EDNS0, RCODE, RR, DNSRecord
 
-from clusterdns.cache import Cache, lifetime
+from clusterdns.serve.cache import Cache, lifetime
 
 SOA = "example. {ttl} IN SOA ns.example. admin.example. 1 7200 900 86400 {minimum}"
 

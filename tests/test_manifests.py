@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from clusterdns import clusterips, manifests
-from clusterdns.manifests import ManifestError
-from clusterdns.model import Service
+from clusterdns.source import clusterips, manifests
+from clusterdns.source.manifests import ManifestError
+from clusterdns.source.model import Service
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "manifests"
 

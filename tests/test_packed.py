@@ -18,18 +18,20 @@ import dns.rdatatype
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clusterdns import manifests, wire, zone
-from clusterdns.answer import Reply, answer
-from clusterdns.config import ZoneSettings
-from clusterdns.model import (
+from clusterdns.serve import wire
+from clusterdns.serve.packed import PackedAnswers
+from clusterdns.serve.server import Responder
+from clusterdns.source import manifests
+from clusterdns.source.model import (
     Cluster,
     EndpointAddress,
     EndpointPort,
     EndpointSet,
     Service,
 )
-from clusterdns.packed import PackedAnswers
-from clusterdns.server import Responder
+from clusterdns.zone import build as zone
+from clusterdns.zone.answer import Reply, answer
+from clusterdns.zone.settings import ZoneSettings
 from tests.conftest import FIXTURES
 from tests.strategies import clusters
 

@@ -8,10 +8,8 @@ import os
 import time
 from pathlib import Path
 
-from clusterdns import manifests, zone
-from clusterdns.config import Config
-from clusterdns.model import Cluster, EndpointAddress, EndpointPort, EndpointSet, Pod, Service
-from clusterdns.reload import (
+from clusterdns.serve.config import Config
+from clusterdns.serve.reload import (
     QUIET_SECONDS,
     ClusterChanges,
     Counts,
@@ -20,6 +18,16 @@ from clusterdns.reload import (
     compare,
     quiet_period,
 )
+from clusterdns.source import manifests
+from clusterdns.source.model import (
+    Cluster,
+    EndpointAddress,
+    EndpointPort,
+    EndpointSet,
+    Pod,
+    Service,
+)
+from clusterdns.zone import build as zone
 
 SERVICE = "kind: Service\nmetadata: {name: %s}\nspec: {clusterIP: %s, ports: [{port: 80}]}\n"
 
@@ -174,7 +182,7 @@ def test_reload_logs_the_changes_and_every_problem(tmp_path: Path, caplog) -> No
         (tmp_path / "c.yaml").write_text(SERVICE % ("c", "10.0.0.300") + "---\nkind: Pod\n")
         await reloader.reload()
 
-    caplog.set_level("INFO", logger="clusterdns.reload")
+    caplog.set_level("INFO", logger="clusterdns.serve.reload")
     asyncio.run(scenario())
     lines = [r.getMessage() for r in caplog.records]
     assert lines[0].startswith("reload: services +1 -0 ~1, pods +0 -0 ~0, endpoints +0 -0 ~0; ")

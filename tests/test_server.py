@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from clusterdns import server
+from clusterdns.serve import server
 
 
 def test_udp_receive_buffer_is_the_four_mib_asked_for() -> None:

@@ -8,8 +8,8 @@ import time
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
-from clusterdns.cache import Cache
-from clusterdns.upstream import (
+from clusterdns.serve.cache import Cache
+from clusterdns.serve.upstream import (
     HOLD_DOWN_SECONDS,
     Forwarder,
     Question,

@@ -12,9 +12,9 @@ import dnslib
 import pytest
 from dnslib import EDNS0, QTYPE, RR, DNSRecord
 
-from clusterdns import wire
-from clusterdns.answer import Reply
-from clusterdns.records import CNAME, NOERROR, A, Record
+from clusterdns.serve import wire
+from clusterdns.zone.answer import Reply
+from clusterdns.zone.records import CNAME, NOERROR, A, Record
 
 
 def query_bytes(name: str = "big.default.svc.cluster.local", rdtype: str = "A",

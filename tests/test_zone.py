@@ -6,9 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clusterdns import zone
-from clusterdns.config import ZoneSettings
-from clusterdns.model import (
+from clusterdns.source.model import (
     Cluster,
     EndpointAddress,
     EndpointPort,
@@ -17,7 +15,9 @@ from clusterdns.model import (
     Service,
     ServicePort,
 )
-from clusterdns.records import AAAA, SRV, A
+from clusterdns.zone import build as zone
+from clusterdns.zone.records import AAAA, SRV, A
+from clusterdns.zone.settings import ZoneSettings
 from tests.strategies import clusters
 
 

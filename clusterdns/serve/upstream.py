@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 from dnslib import EDNS0, RCODE, DNSHeader, DNSQuestion, DNSRecord
 
+from ..resolvconf import nameservers
 from .cache import Cache
-from .resolvconf import nameservers
 
 log = logging.getLogger(__name__)
 

@@ -27,12 +27,12 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
-from . import manifests
-from . import zone as zones
+from ..source import manifests
+from ..source.manifests import FileCache, ManifestError
+from ..source.model import Cluster
+from ..zone import build as zones
+from ..zone.build import Zone
 from .config import Config
-from .manifests import FileCache, ManifestError
-from .model import Cluster
-from .zone import Zone
 
 log = logging.getLogger(__name__)
 

@@ -21,19 +21,19 @@ from typing import Any
 
 from dnslib import DNSRecord
 
+from ..source.manifests import FileCache
+from ..source.model import Cluster
+from ..zone.answer import FORWARD, Reply, answer
+from ..zone.build import Zone
+from ..zone.records import BADVERS, FORMERR, NOERROR, NOTIMP, REFUSED, SERVFAIL, TYPE_NAMES, fqdn
 from . import wire
 from .access import DEFAULT_RECURSION_CLIENTS, ClientRanges, exposure_warning
-from .answer import FORWARD, Reply, answer
 from .cache import Cache
 from .config import Config
-from .manifests import FileCache
-from .model import Cluster
 from .packed import PackedAnswers
-from .records import BADVERS, FORMERR, NOERROR, NOTIMP, REFUSED, SERVFAIL, TYPE_NAMES, fqdn
 from .reload import Reloader
 from .upstream import Forwarder, Question
 from .workers import Workers, fork_workers
-from .zone import Zone
 
 log = logging.getLogger(__name__)
 

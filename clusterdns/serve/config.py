@@ -4,25 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..source.clusterips import DEFAULT_CIDRS
+from ..zone.settings import ZoneSettings
 from .access import DEFAULT_RECURSION_CLIENTS
 from .cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL
-from .clusterips import DEFAULT_CIDRS
 from .upstream import DEFAULT_BUDGET, DEFAULT_TIMEOUT
 
-POD_MODES = ("insecure", "verified", "disabled")
 DEFAULT_LISTEN = ("127.0.0.1", 5353)
-DNS_SCHEMA_VERSION = "1.1.0"
-
-
-@dataclass(frozen=True)
-class ZoneSettings:
-    """What the zone builder needs besides the manifests."""
-
-    domain: str = "cluster.local"
-    ttl: int = 5
-    pods: str = "insecure"
-    # Addresses of `ns.dns.<zone>`: where this server listens, as CoreDNS answers its own.
-    ns_addresses: tuple[str, ...] = ("127.0.0.1",)
 
 
 @dataclass(frozen=True)

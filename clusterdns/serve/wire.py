@@ -22,9 +22,9 @@ from dnslib import SRV as RD_SRV
 from dnslib import TXT as RD_TXT
 from dnslib import A as RD_A
 
-from . import records as rr
-from .answer import Reply
-from .records import Record
+from ..zone import records as rr
+from ..zone.answer import Reply
+from ..zone.records import Record
 
 HEADER = struct.Struct("!HHHHHH")
 CLASS_IN = 1

@@ -13,9 +13,9 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .config import DNS_SCHEMA_VERSION, ZoneSettings
-from .model import EXTERNAL_NAME, NO_PORT, Cluster, EndpointAddress, EndpointPort, Service
+from ..source.model import EXTERNAL_NAME, NO_PORT, Cluster, EndpointAddress, EndpointPort, Service
 from .records import AAAA, CNAME, NS, PTR, SOA, SRV, TXT, A, Record, fqdn
+from .settings import DNS_SCHEMA_VERSION, ZoneSettings
 
 # A name's records by type, as a question sees them; an empty mapping is a name that
 # exists with no records (an empty non-terminal such as `default.svc.cluster.local`).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .build import Zone
 from .records import (
     AAAA,
     ANY,
@@ -25,7 +26,6 @@ from .records import (
     Record,
     fqdn,
 )
-from .zone import Zone
 
 MAX_CNAME_CHAIN = 10  # as CoreDNS's backend lookup
 
