@@ -24,7 +24,7 @@ from .serve.upstream import (
     is_own_address,
 )
 from .source import manifests
-from .source.clusterips import DEFAULT_CIDRS
+from .source.addresses import DEFAULT_CIDRS
 from .source.model import Cluster
 from .zone import build as zones
 from .zone.settings import POD_MODES, ZoneSettings

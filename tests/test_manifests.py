@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clusterdns.source import clusterips, manifests
+from clusterdns.source import addresses, manifests
 from clusterdns.source.manifests import ManifestError
 from clusterdns.source.model import Service
 
@@ -198,8 +198,8 @@ def _svc(name: str, namespace: str = "default", ips: tuple[str, ...] = (),
 
 
 def test_derived_cluster_ips_are_stable_and_in_range() -> None:
-    first = clusterips.assign([_svc("a"), _svc("b")])
-    again = clusterips.assign([_svc("b"), _svc("x"), _svc("a")])
+    first = addresses.assign([_svc("a"), _svc("b")])
+    again = addresses.assign([_svc("b"), _svc("x"), _svc("a")])
     by_name = {s.name: s.cluster_ips for s in again}
     assert first[0].cluster_ips == by_name["a"] and first[1].cluster_ips == by_name["b"]
     import ipaddress
@@ -209,22 +209,22 @@ def test_derived_cluster_ips_are_stable_and_in_range() -> None:
 
 
 def test_derived_cluster_ip_never_takes_an_explicit_one() -> None:
-    wanted = clusterips.assign([_svc("a")])[0].cluster_ips[0]
-    result = clusterips.assign([_svc("a"), _svc("owner", ips=(wanted,))])
+    wanted = addresses.assign([_svc("a")])[0].cluster_ips[0]
+    result = addresses.assign([_svc("a"), _svc("owner", ips=(wanted,))])
     assert result[0].cluster_ips[0] != wanted
     assert result[1].cluster_ips == (wanted,)
 
 
 def test_dual_stack_families_get_one_address_each() -> None:
-    (service,) = clusterips.assign([_svc("d", families=("IPv6", "IPv4"))])
+    (service,) = addresses.assign([_svc("d", families=("IPv6", "IPv4"))])
     assert [":" in ip for ip in service.cluster_ips] == [True, False]
 
 
 def test_service_cidr_option_is_used() -> None:
-    (service,) = clusterips.assign([_svc("a")], ("192.168.0.0/24",))
+    (service,) = addresses.assign([_svc("a")], ("192.168.0.0/24",))
     assert service.cluster_ips[0].startswith("192.168.0.")
     with pytest.raises(ValueError):
-        clusterips.assign([_svc("a")], ("10.0.0.0/30",))
+        addresses.assign([_svc("a")], ("10.0.0.0/30",))
 
 
 POD = "kind: Pod\nmetadata: {name: %s}\nstatus: {podIP: 10.0.0.%d}\n"

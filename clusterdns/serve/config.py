@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..source.clusterips import DEFAULT_CIDRS
+from ..source.addresses import DEFAULT_CIDRS
 from ..zone.settings import ZoneSettings
 from .access import DEFAULT_RECURSION_CLIENTS
 from .cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from . import clusterips
+from . import addresses
 from .model import (
     EXTERNAL_NAME,
     NO_PORT,
@@ -140,7 +140,7 @@ def manifest_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 def load(
     paths: Iterable[str | os.PathLike[str]],
-    service_cidrs: tuple[str, ...] = clusterips.DEFAULT_CIDRS,
+    service_cidrs: tuple[str, ...] = addresses.DEFAULT_CIDRS,
     cache: FileCache | None = None,
 ) -> tuple[Cluster, list[ManifestError]]:
     """Load every manifest under `paths`; return the cluster and every problem found.
@@ -650,7 +650,7 @@ def _assemble(
                 ))
             owners.setdefault(ip, item)
     try:
-        assigned = clusterips.assign([s for s, _ in services], service_cidrs)
+        assigned = addresses.assign([s for s, _ in services], service_cidrs)
     except ValueError as exc:
         errors.append(ManifestError("--service-cidr", 0, "", str(exc)))
         assigned = [s for s, _ in services]
