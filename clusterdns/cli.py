@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
+import socket
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import click
 
-from . import resolvconf
+from . import resolvconf, snapshot
 from .serve.access import DEFAULT_RECURSION_CLIENTS, ClientRanges
 from .serve.cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL
 from .serve.config import DEFAULT_LISTEN, Config
@@ -23,10 +25,13 @@ from .serve.upstream import (
     is_local_address,
     is_own_address,
 )
-from .source import manifests
-from .source.addresses import DEFAULT_CIDRS
-from .source.model import Cluster
-from .zone import build as zones
+from .source import state as states
+from .source.addresses import DEFAULT_CIDRS, DEFAULT_POD_CIDRS
+from .source.documents import DEFAULT_MAX_FILE_BYTES
+from .source.folders import STDIN
+from .source.manifests import FileCache, LoadOptions
+from .zone.build import reverse_name
+from .zone.records import PTR
 from .zone.settings import POD_MODES, ZoneSettings
 
 log = logging.getLogger("clusterdns")
@@ -35,21 +40,64 @@ HOST_RESOLV_CONF = "/etc/resolv.conf"
 
 
 def parse_listen(value: str) -> tuple[str, int]:
-    """`HOST:PORT`, `[V6]:PORT`, or a bare host (port 53)."""
+    """`HOST:PORT`, `[V6]:PORT`, `:PORT` (loopback), or a bare host (port 53)."""
+    return parse_addresses(value)[0]
+
+
+def parse_addresses(value: str) -> list[tuple[str, int]]:
+    """The addresses a `--listen` value stands for: `localhost` is both loopbacks."""
     host, port = value, "53"
     if value.startswith("["):
         host, _, rest = value[1:].partition("]")
         port = rest[1:] if rest.startswith(":") else "53"
     elif value.count(":") == 1:
         host, port = value.split(":")
+    elif value.count(":") > 1:
+        raise click.BadParameter(f"{value!r}: an IPv6 address needs brackets, as in "
+                                 "[::1]:1053 (or [::1] for port 53)")
     try:
-        ipaddress.ip_address(host)
         number = int(port)
         if not 0 <= number <= 65535:
             raise ValueError
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not HOST:PORT with an IP address") from None
-    return host, number
+        raise click.BadParameter(f"{value!r}: {port!r} is not a port number") from None
+    if host == "":
+        return [("127.0.0.1", number)]  # loopback, never every address by accident
+    if host == "localhost":
+        return [("127.0.0.1", number)] + ([("::1", number)] if _has_ipv6_loopback() else [])
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT with an IP address "
+                                 "(or localhost)") from None
+    return [(host, number)]
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def listen_problem(host: str, port: int, exc: OSError) -> str:
+    """Why binding `host:port` failed, and what usually fixes it."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        hint = f"the port is in use (`ss -lunp 'sport = :{port}'` shows by whom)"
+        if port == 5353:
+            hint += "; 5353 is mDNS's port, held by avahi or mDNSResponder on most desktops"
+        return f"cannot listen on {where}: {hint}; choose another with --listen"
+    if exc.errno in (errno.EACCES, errno.EPERM) and port < 1024:
+        return (f"cannot listen on {where}: ports below 1024 need root or the "
+                "CAP_NET_BIND_SERVICE capability (sudo setcap cap_net_bind_service=+ep "
+                "on the Python binary), or use a port above 1023")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (f"cannot listen on {where}: {host} is not an address of this host "
+                "(`ip addr` lists them)")
+    return f"cannot listen on {where}: {exc.strerror or exc}"
 
 
 def _zone_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,13 +108,45 @@ def _zone_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="TTL of cluster records."),
         click.option("--pods", default="insecure", show_default=True, type=click.Choice(POD_MODES),
                      help="Pod records a-b-c-d.<ns>.pod.<zone>, as CoreDNS's `pods` option."),
-        click.option("--service-cidr", "service_cidrs", multiple=True,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return _source_options(func)
+
+
+def _source_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--service-cidr", "service_cidrs", multiple=True, metavar="CIDR",
                      help=f"Range for derived cluster IPs, one per family "
                           f"[default: {', '.join(DEFAULT_CIDRS)}]."),
+        click.option("--pod-cidr", "pod_cidrs", multiple=True, metavar="CIDR",
+                     help="Range for the addresses of pods made from workloads, one per "
+                          "family; given, it replaces the default, and two families make "
+                          f"dual-stack pods [default: {', '.join(DEFAULT_POD_CIDRS)}]."),
+        click.option("--namespace", default="default", show_default=True,
+                     help="Namespace of objects that name none (as `kubectl apply -n`)."),
+        click.option("--nodes", default=1, show_default=True, type=click.IntRange(1, 1000),
+                     help="Nodes of the pretend cluster: a DaemonSet runs a pod on each."),
+        click.option("--max-file-size", default=DEFAULT_MAX_FILE_BYTES, show_default=True,
+                     type=click.IntRange(1), metavar="BYTES",
+                     help="Largest manifest file read; a larger one is an error."),
+        click.option("--state", "state_file", type=click.Path(dir_okay=False),
+                     help="State file: derived addresses and the SOA serial across restarts "
+                          "[default: $XDG_STATE_HOME/clusterdns/<folder>-<hash>.json]."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _load_options(service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...], namespace: str,
+                  nodes: int, max_file_size: int) -> LoadOptions:
+    if namespace and not all(c.isalnum() or c == "-" for c in namespace):
+        raise click.BadParameter(f"{namespace!r} is not a namespace name",
+                                 param_hint="--namespace")
+    return LoadOptions(service_cidrs=_cidrs(service_cidrs),
+                       pod_cidrs=pod_cidrs or DEFAULT_POD_CIDRS, namespace=namespace,
+                       nodes=nodes, max_file_bytes=max_file_size)
 
 
 def _forwarding_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -137,32 +217,61 @@ def _cidrs(values: tuple[str, ...]) -> tuple[str, ...]:
     return DEFAULT_CIDRS + values if values else DEFAULT_CIDRS
 
 
-def _load_or_exit(paths: tuple[str, ...], cidrs: tuple[str, ...],
-                  cache: manifests.FileCache | None = None) -> Cluster:
-    cluster, errors = manifests.load(paths, _cidrs(cidrs), cache)
+def _state_path(paths: Iterable[str], given: str | None) -> Path:
+    return Path(given) if given else states.default_path(paths)
+
+
+def _snapshot(paths: tuple[str, ...], options: LoadOptions, settings: ZoneSettings,
+              state_path: Path, cache: FileCache | None = None) -> snapshot.Snapshot:
+    """Read the state file and the manifests, and build the zone."""
+    known, problem = states.read(state_path)
+    if problem:
+        log.warning("%s", problem)
+    return snapshot.take(paths, options, settings, known, cache)
+
+
+def _report(taken: snapshot.Snapshot, paths: tuple[str, ...], strict: bool = False,
+            warn: bool = True) -> None:
+    """Print errors, then warnings (errors too under `strict`); exit 1 on any error."""
+    errors = taken.loaded.errors + (taken.warnings if strict else [])
+    for error in errors:
+        click.echo(f"error: {error}", err=True)
+    if warn and not strict:
+        for warning in taken.warnings:
+            click.echo(f"warning: {warning}", err=True)
     if errors:
-        for error in errors:
-            click.echo(f"error: {error}", err=True)
-        click.echo(f"{len(errors)} problem(s) in {', '.join(paths)}", err=True)
+        where = ", ".join("standard input" if p == STDIN else p for p in paths)
+        click.echo(f"{len(errors)} problem(s) in {where}", err=True)
         sys.exit(1)
-    return cluster
+
+
+def _verbose(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    if value:
+        logging.getLogger().setLevel(logging.DEBUG)
+
+
+# Accepted before and after the command name: `clusterdns -v serve` and `clusterdns serve -v`.
+_verbose_option = click.option("-v", "--verbose", is_flag=True, expose_value=False,
+                               is_eager=True, callback=_verbose, help="Debug logging.")
 
 
 @click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def main(verbose: bool) -> None:
+@_verbose_option
+def main() -> None:
     """Kubernetes cluster DNS from manifest files."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        stream=sys.stderr, force=True)
+    # watchdog logs every inotify event at debug level: thousands of lines with -v.
+    logging.getLogger("watchdog").setLevel(logging.INFO)
 
 
 @main.command()
+@_verbose_option
 @click.option("--manifests", "paths", multiple=True, default=("manifests",), show_default=True,
-              type=click.Path(exists=True), help="Manifest folder or file (repeatable).")
-@click.option("--listen", multiple=True, help="HOST:PORT for UDP and TCP (repeatable) "
+              type=click.Path(exists=True, allow_dash=True),
+              help="Manifest folder or file, `-` for standard input (repeatable).")
+@click.option("--listen", multiple=True, help="HOST:PORT for UDP and TCP (repeatable; "
+              "[V6]:PORT for IPv6, :PORT for loopback, localhost:PORT for both loopbacks) "
               f"[default: {DEFAULT_LISTEN[0]}:{DEFAULT_LISTEN[1]}].")
 @click.option("--log-queries", is_flag=True, help="Log every query and its rcode.")
 @click.option("--watch/--no-watch", default=True, show_default=True,
@@ -173,33 +282,45 @@ def main(verbose: bool) -> None:
 @_forwarding_options
 def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, watch: bool,
           workers: int, domain: str, ttl: int, pods: str, service_cidrs: tuple[str, ...],
-          upstreams: tuple[str, ...], upstream_timeout: float, upstream_budget: float,
-          cache_size: int, cache_max_ttl: int, cache_max_negative_ttl: int,
-          recursion_clients: tuple[str, ...]) -> None:
+          pod_cidrs: tuple[str, ...], namespace: str, nodes: int, max_file_size: int,
+          state_file: str | None, upstreams: tuple[str, ...], upstream_timeout: float,
+          upstream_budget: float, cache_size: int, cache_max_ttl: int,
+          cache_max_negative_ttl: int, recursion_clients: tuple[str, ...]) -> None:
     """Serve the cluster zone built from the manifests."""
     from .serve.reload import collector_paused
+    from .serve.server import ListenError
     from .serve.server import run as run_server
 
-    addresses = tuple(parse_listen(v) for v in listen) or (DEFAULT_LISTEN,)
+    addresses = tuple(dict.fromkeys(a for v in listen for a in parse_addresses(v))) or (
+        DEFAULT_LISTEN,)
     specific = tuple(h for h, _ in addresses if not ipaddress.ip_address(h).is_unspecified)
     settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods,
                             ns_addresses=specific or ("127.0.0.1",))
-    config = Config(manifests=paths, listen=addresses, zone=settings,
-                    service_cidrs=_cidrs(service_cidrs), log_queries=log_queries,
+    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size)
+    state_path = _state_path(paths, state_file)
+    config = Config(manifests=paths, listen=addresses, zone=settings, source=options,
+                    state_file=state_path, log_queries=log_queries,
                     watch=watch, workers=workers,
                     upstreams=_upstreams(upstreams, addresses), upstream_timeout=upstream_timeout,
                     upstream_budget=upstream_budget, cache_size=cache_size,
                     cache_max_ttl=cache_max_ttl, cache_max_negative_ttl=cache_max_negative_ttl,
                     recursion_clients=_recursion_clients(recursion_clients))
-    cache = manifests.FileCache()  # handed to the reloader: a reload re-reads changed files
+    cache = FileCache()  # handed to the reloader: a reload re-reads changed files
     with collector_paused():  # several times faster for a big zone (bench/zone_build.py)
-        cluster = _load_or_exit(paths, service_cidrs, cache)
-        current = zones.build(cluster, settings, serial=int(time.time()))
+        taken = _snapshot(paths, options, settings, state_path, cache)
+    _report(taken, paths, warn=False)
+    for warning in taken.warnings:
+        log.warning("manifest warning: %s", warning)
+    problem = states.write(state_path, taken.state)
+    if problem:
+        log.warning("%s", problem)
+    assert taken.zone is not None
     _install_uvloop()
     try:
-        run_server(config, current, cluster=cluster, cache=cache)
-    except OSError as exc:
-        click.echo(f"error: cannot listen: {exc}", err=True)
+        run_server(config, taken.zone, cluster=taken.loaded.cluster, cache=cache,
+                   known=taken.state, warnings=taken.warnings)
+    except ListenError as exc:
+        click.echo(f"error: {listen_problem(exc.host, exc.port, exc.cause)}", err=True)
         sys.exit(1)
 
 
@@ -212,28 +333,67 @@ def _install_uvloop() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@_verbose_option
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
+@click.option("--strict", is_flag=True, help="Count warnings as errors (for CI).")
 @_zone_options
-def check(paths: tuple[str, ...], domain: str, ttl: int, pods: str,
-          service_cidrs: tuple[str, ...]) -> None:
-    """Validate manifests: print every problem (exit 1) or a summary (exit 0)."""
-    cluster = _load_or_exit(paths, service_cidrs)
-    built = zones.build(cluster, ZoneSettings(domain=domain, ttl=ttl, pods=pods))
-    stats = built.stats
-    click.echo(f"ok: {stats['services']} services, {stats['pods']} pods, "
-               f"{stats['endpoints']} endpoints, {stats['records']} records")
+def check(paths: tuple[str, ...], strict: bool, domain: str, ttl: int, pods: str,
+          service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...], namespace: str,
+          nodes: int, max_file_size: int, state_file: str | None) -> None:
+    """Validate manifests: every problem (exit 1), else what will be served (exit 0).
+
+    Warnings (skipped documents, duplicates, names that will be NXDOMAIN) leave the exit
+    status 0 unless --strict.
+    """
+    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size)
+    settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods)
+    taken = _snapshot(paths, options, settings, _state_path(paths, state_file))
+    _report(taken, paths, strict)
+    click.echo(_kind_table(taken.loaded.counts))
+    assert taken.zone is not None
+    stats, cluster = taken.zone.stats, taken.loaded.cluster
+    generated = sum(1 for pod in cluster.pods if pod.owner)
+    warned = f"; {len(taken.warnings)} warning(s)" if taken.warnings else ""
+    click.echo(f"ok: {stats['services']} services, {stats['pods']} pods ({generated} "
+               f"generated), {stats['endpoints']} endpoints, {len(taken.zone.records())} "
+               f"records, serial {taken.zone.soa.data[2]}{warned}")  # type: ignore[index]
+
+
+def _kind_table(counts: dict[str, Any] | Any) -> str:
+    """Objects per kind: read (and used), generated, skipped (kinds DNS does not use)."""
+    rows = [("kind", "read", "generated", "skipped")]
+    for kind, count in counts.items():
+        rows.append((kind, *(str(n) if n else "-"
+                             for n in (count.read, count.generated, count.skipped))))
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{r[0]:<{width}}  {r[1]:>5}  {r[2]:>9}  {r[3]:>7}" for r in rows)
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@_verbose_option
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
 @_zone_options
 def records(paths: tuple[str, ...], domain: str, ttl: int, pods: str,
-            service_cidrs: tuple[str, ...]) -> None:
-    """Print the zone the server would serve, one record a line, sorted."""
-    cluster = _load_or_exit(paths, service_cidrs)
-    built = zones.build(cluster, ZoneSettings(domain=domain, ttl=ttl, pods=pods))
-    for record in built.records():
-        click.echo(record.text())
+            service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...], namespace: str,
+            nodes: int, max_file_size: int, state_file: str | None) -> None:
+    """Print the zone the server would serve, one record a line, sorted.
+
+    Records of pods made from workloads end in a comment naming the pod and its workload.
+    """
+    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size)
+    settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods)
+    taken = _snapshot(paths, options, settings, _state_path(paths, state_file))
+    _report(taken, paths, warn=False)
+    assert taken.zone is not None
+    made = {}  # address or reverse name -> where the pod came from
+    for pod in taken.loaded.cluster.pods:
+        if pod.owner:
+            note = f" ; pod {pod.namespace}/{pod.name} of {pod.owner}"
+            for ip in pod.ips:
+                made[ip] = made[reverse_name(ip)] = note
+    for record in taken.zone.records():
+        key = record.name if record.rtype == PTR else str(record.data)
+        click.echo(record.text() + made.get(key, ""))
 
 
 @main.command("resolv-conf")

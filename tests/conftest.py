@@ -101,6 +101,16 @@ class ServerProcess:
         return self.proc.returncode
 
 
+@pytest.fixture(autouse=True)
+def private_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+                  ) -> Path:
+    """Every test keeps its state files (derived addresses, serial) to itself: a state
+    file left by another test or by a developer's own runs would change addresses."""
+    folder = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(folder))
+    return folder
+
+
 @pytest.fixture
 def start_server() -> Iterator:
     """Start servers with given CLI args (after `serve`); all are stopped at teardown."""

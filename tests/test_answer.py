@@ -31,7 +31,8 @@ def short(record: Record) -> str:
 
 @pytest.fixture(scope="module")
 def cluster_zone() -> zone.Zone:
-    cluster, errors = manifests.load([CLUSTER])
+    loaded = manifests.load([CLUSTER])
+    cluster, errors = loaded.cluster, loaded.errors
     assert errors == []
     return zone.build(cluster, ZoneSettings(), serial=SERIAL)
 
@@ -75,7 +76,7 @@ def test_out_of_zone_externalname_target_is_left_to_chase(cluster_zone: zone.Zon
 
 
 def _zone_with(pods: str) -> zone.Zone:
-    cluster, _ = manifests.load([CLUSTER])
+    cluster = manifests.load([CLUSTER]).cluster
     return zone.build(cluster, ZoneSettings(pods=pods))
 
 

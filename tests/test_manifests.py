@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from clusterdns.source import addresses, manifests
+from clusterdns.source import manifests
 from clusterdns.source.manifests import ManifestError
-from clusterdns.source.model import Service
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "manifests"
 
@@ -22,7 +21,8 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 
 def test_article_examples_load_without_errors() -> None:
-    cluster, errors = manifests.load([EXAMPLES])
+    loaded = manifests.load([EXAMPLES])
+    cluster, errors = loaded.cluster, loaded.errors
     assert errors == []
     assert sorted(s.name for s in cluster.services) == [
         "endpoint2", "externalname1", "headless1", "service1"]
@@ -42,7 +42,8 @@ def test_reads_yaml_yml_json_recursively_and_skips_hidden(tmp_path: Path) -> Non
     write(tmp_path, "notes.txt", svc % "ignored")
     write(tmp_path, "..data/a.yaml", svc % "a")  # a ConfigMap volume's real files
     write(tmp_path, ".hidden/d.yaml", svc % "d")
-    cluster, errors = manifests.load([tmp_path])
+    loaded = manifests.load([tmp_path])
+    cluster, errors = loaded.cluster, loaded.errors
     assert errors == []
     assert sorted(s.name for s in cluster.services) == ["a", "b", "c"]
 
@@ -50,7 +51,8 @@ def test_reads_yaml_yml_json_recursively_and_skips_hidden(tmp_path: Path) -> Non
 def test_single_file_and_several_roots(tmp_path: Path) -> None:
     one = write(tmp_path, "one/x.yaml", "kind: Pod\nmetadata: {name: x}\n")
     write(tmp_path, "two/y.yaml", "kind: Pod\nmetadata: {name: y, namespace: other}\n")
-    cluster, errors = manifests.load([one, tmp_path / "two"])
+    loaded = manifests.load([one, tmp_path / "two"])
+    cluster, errors = loaded.cluster, loaded.errors
     assert errors == []
     assert {(p.namespace, p.name) for p in cluster.pods} == {("default", "x"), ("other", "y")}
     assert cluster.namespaces == {"default", "other"}
@@ -69,7 +71,8 @@ def test_multi_document_and_list(tmp_path: Path) -> None:
         - kind: ConfigMap
           metadata: {name: skipped}
         """)
-    cluster, errors = manifests.load([tmp_path])
+    loaded = manifests.load([tmp_path])
+    cluster, errors = loaded.cluster, loaded.errors
     assert errors == []
     assert sorted(p.name for p in cluster.pods) == ["p1", "p2"]
 
@@ -102,9 +105,16 @@ BAD = [
     ("kind: EndpointSlice\nmetadata: {name: e, labels: {kubernetes.io/service-name: s}}\n"
      "addressType: IPv6\nendpoints: [{addresses: [10.0.0.1]}]\n",
      "s.yaml: document 1: endpoints[0].addresses[0]: '10.0.0.1' is not an IPv6 address"),
-    ("metadata: {name: x}\n", "s.yaml: document 1: kind: required"),
-    ("- just\n- a list\n",
-     "s.yaml: document 1: expected a mapping with kind and metadata, got list"),
+    ("kind: Service\nmetadata: {name: s}\nspec: {clusterIP: 8.8.8.8, ports: [{port: 80}]}\n",
+     "s.yaml: document 1: spec.clusterIP: 8.8.8.8 is outside the service range 10.96.0.0/12"),
+    ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: three}\n",
+     "s.yaml: document 1: spec.replicas: 'three' is not a whole number of 0 or more"),
+    ("apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: s}\n"
+     "spec: {serviceName: Bad_Name}\n",
+     "s.yaml: document 1: spec.serviceName: 'Bad_Name' is not a valid DNS label"),
+    ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n"
+     "    metadata: {labels: {app: [x]}}\n",
+     "s.yaml: document 1: spec.template.metadata.labels.app: must be a string"),
     ("kind: List\nitems:\n- kind: Pod\n  metadata: {name: p}\n  status: {podIP: 1.1.1.x}\n",
      "s.yaml: document 1: items[0].status.podIP: '1.1.1.x' is not an IP address"),
     ("kind: Pod\nmetadata: {name: ok}\n---\nkind: Pod\nmetadata: {name: [unclosed\n",
@@ -116,7 +126,7 @@ BAD = [
 def test_every_problem_names_file_document_and_field(tmp_path: Path, text: str,
                                                       expected: str) -> None:
     write(tmp_path, "s.yaml", text)
-    _, errors = manifests.load([tmp_path])
+    errors = manifests.load([tmp_path]).errors
     assert errors, "expected a ManifestError"
     assert str(errors[0]).replace(str(tmp_path) + "/", "").startswith(expected)
     assert all(isinstance(e, ManifestError) for e in errors)
@@ -127,7 +137,7 @@ def test_all_problems_are_reported_not_just_the_first(tmp_path: Path) -> None:
                               "kind: Service\nmetadata: {name: s}\nspec: {clusterIP: y, "
                               "ports: [{port: 0}]}\n")
     write(tmp_path, "b.yaml", "kind: Service\nmetadata: {}\n")
-    _, errors = manifests.load([tmp_path])
+    errors = manifests.load([tmp_path]).errors
     assert [(Path(e.file).name, e.doc, e.field) for e in errors] == [
         ("a.yaml", 1, "status.podIP"),
         ("a.yaml", 2, "spec.clusterIP"),
@@ -136,17 +146,41 @@ def test_all_problems_are_reported_not_just_the_first(tmp_path: Path) -> None:
     ]
 
 
-def test_duplicates_and_shared_cluster_ips_are_errors(tmp_path: Path) -> None:
-    svc = "kind: Service\nmetadata: {name: %s}\nspec: {clusterIP: 10.96.0.50, ports: [{port: 1}]}\n"
-    write(tmp_path, "a.yaml", svc % "one")
-    write(tmp_path, "b.yaml", svc % "one")
-    write(tmp_path, "c.yaml", svc % "two")
-    _, errors = manifests.load([tmp_path])
-    messages = [str(e).replace(str(tmp_path) + "/", "") for e in errors]
-    assert messages[0].startswith(
-        "b.yaml: document 1: metadata.name: duplicate Service default/one, first defined in")
-    assert messages[1] == ("c.yaml: document 1: spec.clusterIP: 10.96.0.50 is already the "
-                           "clusterIP of Service default/one")
+SVC = ("apiVersion: v1\nkind: Service\nmetadata: {name: %s}\n"
+       "spec: {clusterIP: %s, ports: [{port: 1}]}\n")
+
+
+def test_identical_copies_are_one_object(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", SVC % ("one", "10.96.0.50"))
+    write(tmp_path, "copies/a.yaml", SVC % ("one", "10.96.0.50"))
+    loaded = manifests.load([tmp_path])
+    assert loaded.errors == [] and loaded.warnings == []
+    assert [s.name for s in loaded.cluster.services] == ["one"]
+    assert loaded.counts["Service"] == manifests.KindCount(read=1)
+
+
+def test_a_differing_copy_wins_when_it_comes_last_in_path_order(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", SVC % ("one", "10.96.0.50"))
+    write(tmp_path, "b.yaml", SVC % ("one", "10.96.0.51") + "---\n" + SVC % ("two", "10.96.0.52"))
+    loaded = manifests.load([tmp_path])
+    assert loaded.errors == []
+    assert {s.name: s.cluster_ips for s in loaded.cluster.services} == {
+        "one": ("10.96.0.51",), "two": ("10.96.0.52",)}
+    (warning,) = loaded.warnings
+    assert str(warning).replace(str(tmp_path) + "/", "") == (
+        "b.yaml: document 1: metadata.name: Service default/one differs from its copy in "
+        "a.yaml: document 1; this later copy wins, as `kubectl apply -R` would "
+        "leave it")
+    assert loaded.origins["Service", "default", "one"] == (str(tmp_path / "b.yaml"), 1)
+
+
+def test_two_services_with_one_cluster_ip_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", SVC % ("one", "10.96.0.50"))
+    write(tmp_path, "c.yaml", SVC % ("two", "10.96.0.50"))
+    (error,) = manifests.load([tmp_path]).errors
+    assert str(error).replace(str(tmp_path) + "/", "") == (
+        "c.yaml: document 1: spec.clusterIP: 10.96.0.50 is already the clusterIP of "
+        "Service default/one")
 
 
 def test_same_name_different_kind_or_namespace_is_fine(tmp_path: Path) -> None:
@@ -154,7 +188,7 @@ def test_same_name_different_kind_or_namespace_is_fine(tmp_path: Path) -> None:
                               "---\nkind: Endpoints\nmetadata: {name: x}\n---\n"
                               "kind: Service\nmetadata: {name: x, namespace: b}\n"
                               "spec: {ports: [{port: 1}]}\n")
-    assert manifests.load([tmp_path])[1] == []
+    assert manifests.load([tmp_path]).errors == []
 
 
 def test_unchanged_files_are_not_parsed_again(tmp_path: Path, monkeypatch) -> None:
@@ -168,7 +202,7 @@ def test_unchanged_files_are_not_parsed_again(tmp_path: Path, monkeypatch) -> No
     manifests.load([tmp_path], cache=cache)
     assert calls == []
     path.write_text("kind: Pod\nmetadata: {name: p2}\n")
-    cluster, _ = manifests.load([tmp_path], cache=cache)
+    cluster = manifests.load([tmp_path], cache=cache).cluster
     assert calls == [path] and cluster.pods[0].name == "p2"
 
 
@@ -186,45 +220,11 @@ def test_not_ready_pod_and_publish_annotation(tmp_path: Path) -> None:
           annotations: {service.alpha.kubernetes.io/tolerate-unready-endpoints: "true"}
         spec: {clusterIP: None}
         """)
-    cluster, errors = manifests.load([tmp_path])
+    loaded = manifests.load([tmp_path])
+    cluster, errors = loaded.cluster, loaded.errors
     assert errors == []
     assert cluster.pods[0].ready is False
     assert cluster.services[0].publish_not_ready is True
-
-
-def _svc(name: str, namespace: str = "default", ips: tuple[str, ...] = (),
-         families: tuple[str, ...] = ()) -> Service:
-    return Service(namespace, name, cluster_ips=ips, ip_families=families)
-
-
-def test_derived_cluster_ips_are_stable_and_in_range() -> None:
-    first = addresses.assign([_svc("a"), _svc("b")])
-    again = addresses.assign([_svc("b"), _svc("x"), _svc("a")])
-    by_name = {s.name: s.cluster_ips for s in again}
-    assert first[0].cluster_ips == by_name["a"] and first[1].cluster_ips == by_name["b"]
-    import ipaddress
-    for service in again:
-        (ip,) = service.cluster_ips
-        assert ipaddress.ip_address(ip) in ipaddress.ip_network("10.96.0.0/12")
-
-
-def test_derived_cluster_ip_never_takes_an_explicit_one() -> None:
-    wanted = addresses.assign([_svc("a")])[0].cluster_ips[0]
-    result = addresses.assign([_svc("a"), _svc("owner", ips=(wanted,))])
-    assert result[0].cluster_ips[0] != wanted
-    assert result[1].cluster_ips == (wanted,)
-
-
-def test_dual_stack_families_get_one_address_each() -> None:
-    (service,) = addresses.assign([_svc("d", families=("IPv6", "IPv4"))])
-    assert [":" in ip for ip in service.cluster_ips] == [True, False]
-
-
-def test_service_cidr_option_is_used() -> None:
-    (service,) = addresses.assign([_svc("a")], ("192.168.0.0/24",))
-    assert service.cluster_ips[0].startswith("192.168.0.")
-    with pytest.raises(ValueError):
-        addresses.assign([_svc("a")], ("10.0.0.0/30",))
 
 
 POD = "kind: Pod\nmetadata: {name: %s}\nstatus: {podIP: 10.0.0.%d}\n"
@@ -260,18 +260,18 @@ def test_unchanged_documents_of_a_changed_file_are_reused(tmp_path: Path) -> Non
     docs = [POD % ("a", 1), "kind: Pod\nmetadata: {}\n", POD % ("c", 3)]
     path.write_text("---\n".join(docs))
     documents: dict = {}
-    before, errors = manifests.read_file(path, documents)
-    assert [e.doc for e in errors] == [2]
+    first = manifests.read_file(path, documents)
+    assert [e.doc for e in first.errors] == [2]
 
     docs[2] = POD % ("c", 4)  # one document edited
     path.write_text("---\n".join(docs))
-    after, _ = manifests.read_file(path, documents)
-    assert after[0] is before[0]  # not parsed again
+    after = manifests.read_file(path, documents).items
+    assert after[0] is first.items[0]  # not parsed again
     assert after[1].value.ips == ("10.0.0.4",)
 
     path.write_text("---\n".join([POD % ("new", 9), *docs]))  # one inserted in front
-    moved, errors = manifests.read_file(path, documents)
-    assert [item.doc for item in moved] == [1, 2, 4]
-    assert moved[2].value is after[1].value  # reused, renumbered
-    assert [str(e) for e in errors] == [f"{path}: document 3: metadata.name: required"]
-    assert moved == manifests.read_file(path)[0]
+    moved = manifests.read_file(path, documents)
+    assert [item.doc for item in moved.items] == [1, 2, 4]
+    assert moved.items[2].value is after[1].value  # reused, renumbered
+    assert [str(e) for e in moved.errors] == [f"{path}: document 3: metadata.name: required"]
+    assert moved == manifests.read_file(path)

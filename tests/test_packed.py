@@ -37,7 +37,8 @@ from tests.strategies import clusters
 
 PEER = ("127.0.0.1", 40000)
 TYPES = ("A", "AAAA", "SRV", "PTR", "TXT", "SOA", "NS", "CNAME", "MX", "ANY", "HINFO")
-FIXTURE_ZONE = zone.build(manifests.load([FIXTURES / "cluster"])[0], ZoneSettings(), serial=7)
+FIXTURE_ZONE = zone.build(manifests.load([FIXTURES / "cluster"]).cluster, ZoneSettings(),
+                          serial=7)
 FIXTURE_NAMES = [
     *sorted(FIXTURE_ZONE.nodes), "10-1-0-11.shop.pod.cluster.local.",
     "nothing.shop.svc.cluster.local.", "a.b.c.nothing.cluster.local.", "example.org.",

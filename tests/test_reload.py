@@ -28,8 +28,10 @@ from clusterdns.source.model import (
     Service,
 )
 from clusterdns.zone import build as zone
+from clusterdns.zone.records import A
 
-SERVICE = "kind: Service\nmetadata: {name: %s}\nspec: {clusterIP: %s, ports: [{port: 80}]}\n"
+SERVICE = ("apiVersion: v1\nkind: Service\nmetadata: {name: %s}\n"
+           "spec: {clusterIP: %s, ports: [{port: 80}]}\n")
 
 
 def endpoints(service: str, *ips: str) -> EndpointSet:
@@ -39,17 +41,17 @@ def endpoints(service: str, *ips: str) -> EndpointSet:
 
 def test_compare_counts_added_removed_and_changed_per_kind() -> None:
     old = Cluster(
-        services=(Service("default", "a", cluster_ips=("10.0.0.1",)),
-                  Service("default", "b", cluster_ips=("10.0.0.2",)),
-                  Service("shop", "a", cluster_ips=("10.0.0.3",))),
+        services=(Service("default", "a", cluster_ips=("10.96.0.1",)),
+                  Service("default", "b", cluster_ips=("10.96.0.2",)),
+                  Service("shop", "a", cluster_ips=("10.96.0.3",))),
         pods=(Pod("default", "p", ips=("10.1.0.1",)),),
         endpoints=(endpoints("a", "10.1.0.1"), endpoints("b", "10.1.0.2")),
     )
     new = Cluster(
-        services=(Service("default", "a", cluster_ips=("10.0.0.9",)),  # changed
-                  Service("shop", "a", cluster_ips=("10.0.0.3",)),  # same
-                  Service("default", "c", cluster_ips=("10.0.0.4",)),  # added; b removed
-                  Service("default", "d", cluster_ips=("10.0.0.5",))),  # added
+        services=(Service("default", "a", cluster_ips=("10.96.0.9",)),  # changed
+                  Service("shop", "a", cluster_ips=("10.96.0.3",)),  # same
+                  Service("default", "c", cluster_ips=("10.96.0.4",)),  # added; b removed
+                  Service("default", "d", cluster_ips=("10.96.0.5",))),  # added
         pods=(Pod("default", "p", ips=("10.1.0.1",)),),
         # a's endpoints now come in two sets: one service whose endpoints changed
         endpoints=(endpoints("a", "10.1.0.1"), endpoints("a", "10.1.0.3"),
@@ -134,13 +136,14 @@ class Served:
 def start(folder: Path) -> tuple[Config, Cluster, zone.Zone, manifests.FileCache]:
     config = Config(manifests=(str(folder),))
     cache = manifests.FileCache()
-    cluster, errors = manifests.load(config.manifests, config.service_cidrs, cache)
+    loaded = manifests.load(config.manifests, config.source, cache)
+    cluster, errors = loaded.cluster, loaded.errors
     assert errors == []
     return config, cluster, zone.build(cluster, config.zone, serial=1), cache
 
 
 def test_reload_swaps_a_changed_zone_and_keeps_the_old_one_on_errors(tmp_path: Path) -> None:
-    (tmp_path / "a.yaml").write_text(SERVICE % ("a", "10.0.0.1"))
+    (tmp_path / "a.yaml").write_text(SERVICE % ("a", "10.96.0.1"))
     config, cluster, first, cache = start(tmp_path)
 
     async def scenario() -> Reloader:
@@ -149,19 +152,19 @@ def test_reload_swaps_a_changed_zone_and_keeps_the_old_one_on_errors(tmp_path: P
         await reloader.reload()  # nothing changed: nothing swapped
         assert served.zones == []
 
-        (tmp_path / "b.yaml").write_text(SERVICE % ("b", "10.0.0.2"))
+        (tmp_path / "b.yaml").write_text(SERVICE % ("b", "10.96.0.2"))
         await reloader.reload()
         assert len(served.zones) == 1 and reloader.zone is served.zones[0]
         assert served.zones[0].lookup("b.default.svc.cluster.local.") is not None
         assert served.zones[0].soa.data[2] > 1  # a newer serial
 
-        (tmp_path / "b.yaml").write_text(SERVICE % ("b", "10.0.0.300"))
+        (tmp_path / "b.yaml").write_text(SERVICE % ("b", "10.96.0.300"))
         await reloader.reload()
         assert len(served.zones) == 1  # still the last good zone
         assert reloader.state.stale and reloader.state.problems == 1
         assert reloader.state.failures == 1
 
-        (tmp_path / "b.yaml").write_text(SERVICE % ("b", "10.0.0.3"))
+        (tmp_path / "b.yaml").write_text(SERVICE % ("b", "10.96.0.3"))
         await reloader.reload()
         assert len(served.zones) == 2 and not reloader.state.stale
         return reloader
@@ -171,15 +174,15 @@ def test_reload_swaps_a_changed_zone_and_keeps_the_old_one_on_errors(tmp_path: P
 
 
 def test_reload_logs_the_changes_and_every_problem(tmp_path: Path, caplog) -> None:
-    (tmp_path / "a.yaml").write_text(SERVICE % ("a", "10.0.0.1"))
+    (tmp_path / "a.yaml").write_text(SERVICE % ("a", "10.96.0.1"))
     config, cluster, first, cache = start(tmp_path)
 
     async def scenario() -> None:
         reloader = Reloader(config, first, Served().swap, cluster, cache)
-        (tmp_path / "a.yaml").write_text(SERVICE % ("a", "10.0.0.2"))
-        (tmp_path / "b.yaml").write_text(SERVICE % ("b", "10.0.0.3"))
+        (tmp_path / "a.yaml").write_text(SERVICE % ("a", "10.96.0.2"))
+        (tmp_path / "b.yaml").write_text(SERVICE % ("b", "10.96.0.3"))
         await reloader.reload()
-        (tmp_path / "c.yaml").write_text(SERVICE % ("c", "10.0.0.300") + "---\nkind: Pod\n")
+        (tmp_path / "c.yaml").write_text(SERVICE % ("c", "10.96.0.300") + "---\napiVersion: v1\nkind: Pod\n")
         await reloader.reload()
 
     caplog.set_level("INFO", logger="clusterdns.serve.reload")
@@ -189,14 +192,14 @@ def test_reload_logs_the_changes_and_every_problem(tmp_path: Path, caplog) -> No
     assert lines[0].split("; ")[1].endswith(" records")
     assert lines[0].endswith(" ms")
     assert lines[1] == (f"manifest error: {tmp_path}/c.yaml: document 1: spec.clusterIP: "
-                        "'10.0.0.300' is not an IP address")
+                        "'10.96.0.300' is not an IP address")
     assert lines[2] == f"manifest error: {tmp_path}/c.yaml: document 2: metadata: required"
     assert lines[3].startswith("zone stale: 2 problem(s); serving the zone loaded at 20")
 
 
 def test_requests_during_a_build_cause_exactly_one_more(tmp_path: Path) -> None:
     config, cluster, first, cache = start(tmp_path)
-    big = "---\n".join(SERVICE % (f"s{i}", f"10.1.{i // 250}.{i % 250 + 1}") for i in range(3000))
+    big = "---\n".join(SERVICE % (f"s{i}", f"10.97.{i // 250}.{i % 250 + 1}") for i in range(3000))
 
     async def scenario() -> list[zone.Zone]:
         served = Served()
@@ -205,7 +208,7 @@ def test_requests_during_a_build_cause_exactly_one_more(tmp_path: Path) -> None:
         (tmp_path / "big.yaml").write_text(big)  # a build that takes a few hundred ms
         reloader.request()
         await asyncio.sleep(QUIET_SECONDS + 0.05)  # the quiet period is over: building
-        (tmp_path / "c.yaml").write_text(SERVICE % ("c", "10.0.0.3"))
+        (tmp_path / "c.yaml").write_text(SERVICE % ("c", "10.96.0.3"))
         for _ in range(3):
             reloader.request()
             await asyncio.sleep(0.02)
@@ -221,20 +224,22 @@ def test_requests_during_a_build_cause_exactly_one_more(tmp_path: Path) -> None:
     assert zones[-1].lookup("c.default.svc.cluster.local.") is not None
 
 
-def test_force_rereads_files_whose_stamp_did_not_change(tmp_path: Path) -> None:
+def test_a_write_that_puts_the_old_mtime_back_is_still_seen(tmp_path: Path) -> None:
     path = tmp_path / "a.yaml"
-    path.write_text(SERVICE % ("a", "10.0.0.1"))
+    path.write_text(SERVICE % ("a", "10.96.0.1"))
     config, cluster, first, cache = start(tmp_path)
     stat = path.stat()
-    path.write_text(SERVICE % ("a", "10.0.0.2"))  # same size; put the old stamp back
+    path.write_text(SERVICE % ("a", "10.96.0.2"))  # same size; put the old mtime back
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
 
-    async def scenario() -> int:
+    async def scenario() -> list[zone.Zone]:
         served = Served()
         reloader = Reloader(config, first, served.swap, cluster, cache)
-        await reloader.reload()
-        assert served.zones == []  # the cache trusts the stamp
-        await reloader.reload(force=True)  # SIGHUP does not
-        return len(served.zones)
+        await reloader.reload()  # the change time moved: no program can set it back
+        await reloader.reload(force=True)  # SIGHUP re-reads too, and finds nothing new
+        return served.zones
 
-    assert asyncio.run(scenario()) == 1
+    zones = asyncio.run(scenario())
+    assert len(zones) == 1
+    assert zones[0].lookup("a.default.svc.cluster.local.")[A][0].data == "10.96.0.2"

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from ..source.addresses import DEFAULT_CIDRS
+from ..source.manifests import LoadOptions
 from ..zone.settings import ZoneSettings
 from .access import DEFAULT_RECURSION_CLIENTS
 from .cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL
 from .upstream import DEFAULT_BUDGET, DEFAULT_TIMEOUT
 
-DEFAULT_LISTEN = ("127.0.0.1", 5353)
+# Not 5353: that is mDNS's port, held on many desktops by avahi or mDNSResponder. 1053 is
+# what CoreDNS's own documentation uses for an unprivileged server.
+DEFAULT_LISTEN = ("127.0.0.1", 1053)
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,8 @@ class Config:
     manifests: tuple[str, ...] = ("manifests",)
     listen: tuple[tuple[str, int], ...] = (DEFAULT_LISTEN,)
     zone: ZoneSettings = field(default_factory=ZoneSettings)
-    service_cidrs: tuple[str, ...] = DEFAULT_CIDRS
+    source: LoadOptions = field(default_factory=LoadOptions)
+    state_file: Path | None = None  # where derived addresses and the serial persist
     log_queries: bool = False
     workers: int = 1  # processes sharing the listen sockets (SO_REUSEPORT)
     watch: bool = True  # reload when the manifests change (SIGHUP reloads either way)

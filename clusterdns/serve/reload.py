@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,10 +27,12 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
-from ..source import manifests
+from .. import snapshot
+from ..source import folders, state
 from ..source.manifests import FileCache, ManifestError
 from ..source.model import Cluster
-from ..zone import build as zones
+from ..source.problems import ManifestWarning
+from ..source.state import State
 from ..zone.build import Zone
 from .config import Config
 
@@ -124,7 +126,8 @@ class WatchedPaths:
 
     @classmethod
     def of(cls, paths: tuple[str, ...]) -> WatchedPaths:
-        absolute = [os.path.abspath(p) for p in paths]
+        # Standard input (`-`) is read once and never watched.
+        absolute = [os.path.abspath(p) for p in paths if p != folders.STDIN]
         return cls(tuple(p for p in absolute if os.path.isdir(p)),
                    tuple(p for p in absolute if not os.path.isdir(p)))
 
@@ -160,7 +163,7 @@ class WatchedPaths:
                 return True
             if any(p.startswith(".") and p != "." for p in parts):
                 return False
-            return is_directory or path.lower().endswith(manifests.SUFFIXES)
+            return is_directory or path.lower().endswith(folders.SUFFIXES)
         return False
 
 
@@ -190,7 +193,13 @@ class _Attempt:
     cluster: Cluster | None  # None when the files have problems
     zone: Zone | None  # None when there was nothing new to build
     errors: list[ManifestError]
+    warnings: list[ManifestWarning]
+    state: State
     seconds: float
+
+
+def _serial(zone: Zone) -> int:
+    return int(zone.soa.data[2])  # type: ignore[index]
 
 
 def _retire(retired: list[Cluster | Zone | None], new: Cluster) -> ClusterChanges:
@@ -226,14 +235,19 @@ class Reloader:
     """Keeps the served zone in step with the manifest files."""
 
     def __init__(self, config: Config, zone: Zone, swap: Callable[[Zone], None],
-                 cluster: Cluster | None = None, cache: FileCache | None = None) -> None:
-        """`cluster` and `cache` are what `zone` was built from; without them the first
+                 cluster: Cluster | None = None, cache: FileCache | None = None,
+                 known: State | None = None,
+                 warnings: Iterable[ManifestWarning] = ()) -> None:
+        """`cluster`, `cache`, `known` and `warnings` are what `zone` was built from, the
+        state it was numbered with and what was said about it; without them the first
         reload re-reads every file and swaps unconditionally."""
         self.config = config
         self.zone = zone
         self.swap = swap
         self.cluster = cluster
         self.cache = cache if cache is not None else FileCache()
+        self.known = known if known is not None else State(serial=_serial(zone))
+        self.warned = {str(w) for w in warnings}
         self.state = ReloadState(loaded_at=time.time())
         self.paths = WatchedPaths.of(config.manifests)
         self._wake = asyncio.Event()
@@ -293,6 +307,12 @@ class Reloader:
         state.last_attempt_at = time.time()
         state.last_duration = attempt.seconds
         state.problems = len(attempt.errors)
+        await self._apply(attempt)
+        self._log_new_warnings(attempt.warnings)
+
+    async def _apply(self, attempt: _Attempt) -> None:
+        """Swap the attempt's zone in, or say why the last good one stays."""
+        state = self.state
         if attempt.cluster is None:
             state.stale = True
             state.failures += 1
@@ -303,6 +323,7 @@ class Reloader:
             return
         was_stale, state.stale = state.stale, False
         recovered = " (was stale)" if was_stale else ""
+        self._remember(attempt.state)
         if attempt.zone is None:
             log.info("reload: no change; %d records; %.1f ms%s",
                      self.zone.stats["records"], attempt.seconds * 1000, recovered)
@@ -323,18 +344,35 @@ class Reloader:
         # the cache is never shared between threads.
         started = time.perf_counter()
         if force:
-            self.cache = FileCache()
+            # Standard input cannot be read twice: keep what was read.
+            self.cache = FileCache(stdin=self.cache.stdin)
         with collector_paused():
-            cluster, errors = manifests.load(self.config.manifests, self.config.service_cidrs,
-                                             self.cache)
-            if errors:
-                return _Attempt(None, None, errors, time.perf_counter() - started)
-            if cluster == self.cluster:
-                return _Attempt(cluster, None, [], time.perf_counter() - started)
-            serial = max(int(time.time()), self.zone.soa.data[2] + 1)  # type: ignore[index,operator]
-            built = zones.build(cluster, self.config.zone, serial=serial,
-                                previous=self.zone)
-        return _Attempt(cluster, built, [], time.perf_counter() - started)
+            taken = snapshot.take(self.config.manifests, self.config.source, self.config.zone,
+                                  self.known, self.cache, self.zone, self.cluster)
+        seconds = time.perf_counter() - started
+        if not taken.ok:
+            return _Attempt(None, None, taken.loaded.errors, taken.warnings, taken.state,
+                            seconds)
+        return _Attempt(taken.loaded.cluster, taken.zone, [], taken.warnings, taken.state,
+                        seconds)
+
+    def _remember(self, known: State) -> None:
+        """Keep the derived addresses and serial, in the state file too when they changed."""
+        if known == self.known:
+            return
+        self.known = known
+        if self.config.state_file is not None:
+            problem = state.write(self.config.state_file, known)
+            if problem:
+                log.warning("%s", problem)
+
+    def _log_new_warnings(self, warnings: list[ManifestWarning]) -> None:
+        """Log each warning once while it lasts, not at every reload."""
+        texts = [str(w) for w in warnings]
+        for text in texts:
+            if text not in self.warned:
+                log.warning("manifest warning: %s", text)
+        self.warned = set(texts)
 
     def watch(self) -> BaseObserver:
         """Start a watchdog observer that requests a reload on every relevant change."""

@@ -16,13 +16,15 @@ import signal
 import socket
 import struct
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from dnslib import DNSRecord
 
 from ..source.manifests import FileCache
 from ..source.model import Cluster
+from ..source.problems import ManifestWarning
+from ..source.state import State
 from ..zone.answer import FORWARD, Reply, answer
 from ..zone.build import Zone
 from ..zone.records import BADVERS, FORMERR, NOERROR, NOTIMP, REFUSED, SERVFAIL, TYPE_NAMES, fqdn
@@ -290,19 +292,27 @@ def bind_sockets(
     raise OSError(errno.EADDRINUSE, f"no free port pair on {host}")
 
 
+class ListenError(OSError):
+    """Binding one listen address failed; says which, so the message can name it."""
+
+    def __init__(self, host: str, port: int, cause: OSError) -> None:
+        super().__init__(cause.errno, f"{format_address(host, port)}: {cause.strerror}")
+        self.host, self.port, self.cause = host, port, cause
+
+
 def bind_all(
     listen: tuple[tuple[str, int], ...], reuse_port: bool = False
 ) -> list[tuple[socket.socket, socket.socket]]:
     """A UDP and TCP pair for every listen address; all or nothing."""
     pairs: list[tuple[socket.socket, socket.socket]] = []
-    try:
-        for host, port in listen:
+    for host, port in listen:
+        try:
             pairs.append(bind_sockets(host, port, reuse_port))
-    except OSError:
-        for udp, tcp in pairs:
-            udp.close()
-            tcp.close()
-        raise
+        except OSError as exc:
+            for udp, tcp in pairs:
+                udp.close()
+                tcp.close()
+            raise ListenError(host, port, exc) from exc
     return pairs
 
 
@@ -355,7 +365,8 @@ def format_address(host: str, port: int) -> str:
 
 
 def run(config: Config, zone: Zone, cluster: Cluster | None = None,
-        cache: FileCache | None = None) -> None:
+        cache: FileCache | None = None, known: State | None = None,
+        warnings: Sequence[ManifestWarning] = ()) -> None:
     """Bind, start the extra workers if asked, and serve until SIGINT or SIGTERM.
 
     Binding happens before forking, so an address in use fails once, in the parent, and
@@ -372,11 +383,13 @@ def run(config: Config, zone: Zone, cluster: Cluster | None = None,
                 udp.close()
                 tcp.close()
             mine = bind_all(concrete, reuse_port=True)
-            asyncio.run(serve(config, zone, cluster, cache, mine, worker=index))
+            asyncio.run(serve(config, zone, cluster, cache, mine, worker=index, known=known,
+                              warnings=warnings))
             return 0
 
         workers = fork_workers(config.workers - 1, run_worker)
-    asyncio.run(serve(config, zone, cluster, cache, sockets, workers=workers))
+    asyncio.run(serve(config, zone, cluster, cache, sockets, workers=workers, known=known,
+                      warnings=warnings))
 
 
 def forwarder_for(config: Config) -> Forwarder | None:
@@ -402,7 +415,8 @@ def _log_forwarding(config: Config, recursion: ClientRanges) -> None:
 async def serve(
     config: Config, zone: Zone, cluster: Cluster | None = None, cache: FileCache | None = None,
     sockets: list[tuple[socket.socket, socket.socket]] | None = None,
-    workers: Workers | None = None, worker: int = 0,
+    workers: Workers | None = None, worker: int = 0, known: State | None = None,
+    warnings: Sequence[ManifestWarning] = (),
 ) -> None:
     """Serve until SIGINT or SIGTERM, reloading as the manifests change.
 
@@ -414,7 +428,7 @@ async def serve(
     responder = Responder(zone, config.log_queries, forwarder_for(config), recursion)
     server = DnsServer(responder)
     await server.start(sockets if sockets is not None else bind_all(config.listen))
-    reloader = Reloader(config, zone, responder.swap, cluster, cache)
+    reloader = Reloader(config, zone, responder.swap, cluster, cache, known, warnings)
     reloader.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -72,7 +72,12 @@ class Service:
 
 @dataclass(frozen=True, slots=True)
 class Pod:
-    """A Pod; with no kubelet here, its IPs come from `status.podIP(s)` in the manifest."""
+    """A Pod: written in a manifest, or made from a workload as its controller would.
+
+    A written Pod's IPs come from `status.podIP(s)`, since no kubelet reports them; a
+    generated pod's (`owner` set) are derived from the pod range when the cluster is put
+    together.
+    """
 
     namespace: str
     name: str
@@ -82,11 +87,46 @@ class Pod:
     ips: tuple[str, ...] = ()
     ready: bool = True
     container_ports: tuple[tuple[str, int], ...] = ()
+    owner: str = ""  # "StatefulSet shop/db" for a generated pod; "" for a written one
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
 
     def matches(self, selector: tuple[tuple[str, str], ...]) -> bool:
         """Whether every key=value of a service selector is among this pod's labels."""
         labels = dict(self.labels)
         return all(labels.get(k) == v for k, v in selector)
+
+
+@dataclass(frozen=True, slots=True)
+class PodTemplate:
+    """What a workload's pod template says that DNS needs: the pods' labels and names."""
+
+    labels: tuple[tuple[str, str], ...] = ()
+    hostname: str = ""
+    subdomain: str = ""
+    container_ports: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A controller that makes pods: Deployment, ReplicaSet, ReplicationController,
+    StatefulSet, DaemonSet or Job, reduced to how many pods it runs and what they look like.
+    """
+
+    kind: str
+    namespace: str
+    name: str
+    template: PodTemplate
+    replicas: int = 1  # pods at once; for a DaemonSet, pods per node
+    service_name: str = ""  # StatefulSet: its pods' subdomain
+    first_ordinal: int = 0  # StatefulSet: spec.ordinals.start
+    indexed: bool = False  # Job with completionMode Indexed
+
+    @property
+    def owner(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ..source.model import EXTERNAL_NAME, NO_PORT, Cluster, EndpointAddress, EndpointPort, Service
+from ..source.model import (
+    EXTERNAL_NAME,
+    NO_PORT,
+    Cluster,
+    EndpointAddress,
+    EndpointPort,
+    Pod,
+    Service,
+)
 from .records import AAAA, CNAME, NS, PTR, SOA, SRV, TXT, A, Record, fqdn
 from .settings import DNS_SCHEMA_VERSION, ZoneSettings
 
@@ -344,11 +352,7 @@ def service_endpoints(cluster: Cluster) -> dict[tuple[str, str], list[Endpoint]]
     for endpoint_set in cluster.endpoints:
         key = (endpoint_set.namespace, endpoint_set.service)
         written[key].extend((a, endpoint_set.ports) for a in endpoint_set.addresses)
-    pods_by_namespace = defaultdict(list)
-    for pod in cluster.pods:
-        if pod.ips:
-            pods_by_namespace[pod.namespace].append(pod)
-
+    by_label = pods_by_label(cluster.pods)
     result = {}
     for service in cluster.services:
         if service.type == EXTERNAL_NAME:
@@ -357,8 +361,8 @@ def service_endpoints(cluster: Cluster) -> dict[tuple[str, str], list[Endpoint]]
             entries = written[service.key]
         elif service.selector:
             entries = []
-            for pod in pods_by_namespace[service.namespace]:
-                if not pod.matches(service.selector):
+            for pod in selected(by_label, service):
+                if not pod.ips:
                     continue
                 hostname = pod.hostname if pod.subdomain == service.name else ""
                 ports = tuple(p.endpoint_port(pod) for p in service.ports)
@@ -373,6 +377,27 @@ def service_endpoints(cluster: Cluster) -> dict[tuple[str, str], list[Endpoint]]
             if address.ready or service.publish_not_ready
         ]
     return result
+
+
+PodIndex = Mapping[tuple[str, str, str], list[Pod]]
+
+
+def pods_by_label(pods: Iterable[Pod]) -> PodIndex:
+    """Pods by (namespace, label key, label value), so a selector looks at the pods that
+    carry one of its labels instead of every pod of the namespace."""
+    index: dict[tuple[str, str, str], list[Pod]] = defaultdict(list)
+    for pod in pods:
+        for key, value in pod.labels:
+            index[pod.namespace, key, value].append(pod)
+    return index
+
+
+def selected(index: PodIndex, service: Service) -> list[Pod]:
+    """The pods `service`'s selector picks, in the order the pods were loaded."""
+    assert service.selector
+    candidates = min((index.get((service.namespace, k, v), []) for k, v in service.selector),
+                     key=len)
+    return [pod for pod in candidates if pod.matches(service.selector)]
 
 
 def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 0,

@@ -17,14 +17,24 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_check_summarises_a_good_folder() -> None:
     result = run("check", str(EXAMPLES))
-    assert result.returncode == 0
-    assert result.stdout.strip() == "ok: 4 services, 2 pods, 2 endpoints, 17 records"
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    serial = max(int(p.stat().st_mtime) for p in EXAMPLES.glob("*.yaml"))
+    assert result.stdout.splitlines() == [
+        "kind        read  generated  skipped",
+        "Endpoints      1          -        -",
+        "Pod            2          -        -",
+        "Service        4          -        -",
+        f"ok: 4 services, 2 pods (0 generated), 2 endpoints, 19 records, serial {serial}",
+    ]
+    assert len(run("records", str(EXAMPLES)).stdout.splitlines()) == 19
 
 
 def test_check_prints_every_problem_and_exits_1(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(
-        "kind: Service\nmetadata: {name: s}\nspec: {clusterIP: 10.0.0.300, ports: [{port: 80}]}\n"
-        "---\nkind: Pod\nmetadata: {}\n")
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
+        "spec: {clusterIP: 10.0.0.300, ports: [{port: 80}]}\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {}\n")
     result = run("check", str(tmp_path))
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()

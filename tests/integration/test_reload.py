@@ -67,35 +67,35 @@ def replace_atomically(path: Path, text: str) -> None:
 def folder(tmp_path: Path) -> Path:
     path = tmp_path / "manifests"
     path.mkdir()
-    (path / "a.yaml").write_text(service("a", "10.0.0.1"))
+    (path / "a.yaml").write_text(service("a", "10.96.0.1"))
     return path
 
 
 def test_every_way_a_folder_changes_is_seen(folder: Path, start_server: Callable) -> None:
     server = start_server("--manifests", str(folder))
-    assert answer_of(server, "a") == "10.0.0.1"
+    assert answer_of(server, "a") == "10.96.0.1"
 
-    (folder / "b.yaml").write_text(service("b", "10.0.0.2"))  # a new file
-    wait_for(server, "b", "10.0.0.2")
+    (folder / "b.yaml").write_text(service("b", "10.96.0.2"))  # a new file
+    wait_for(server, "b", "10.96.0.2")
 
-    (folder / "a.yaml").write_text(service("a", "10.0.0.3"))  # in place
-    wait_for(server, "a", "10.0.0.3")
+    (folder / "a.yaml").write_text(service("a", "10.96.0.3"))  # in place
+    wait_for(server, "a", "10.96.0.3")
 
-    replace_atomically(folder / "a.yaml", service("a", "10.0.0.4"))
-    wait_for(server, "a", "10.0.0.4")
+    replace_atomically(folder / "a.yaml", service("a", "10.96.0.4"))
+    wait_for(server, "a", "10.96.0.4")
 
     (folder / "b.yaml").unlink()  # a deleted file
     wait_for(server, "b", "NXDOMAIN")
 
     (folder / "a.yaml").unlink()  # deleted and written again, as some editors save
-    (folder / "a.yaml").write_text(service("a", "10.0.0.5"))
-    wait_for(server, "a", "10.0.0.5")
+    (folder / "a.yaml").write_text(service("a", "10.96.0.5"))
+    wait_for(server, "a", "10.96.0.5")
 
     (folder / "team" / "deeper").mkdir(parents=True)  # a new subfolder, then a file in it
-    (folder / "team" / "deeper" / "c.yml").write_text(service("c", "10.0.0.6"))
-    wait_for(server, "c", "10.0.0.6")
-    (folder / "team" / "deeper" / "c.yml").write_text(service("c", "10.0.0.7"))
-    wait_for(server, "c", "10.0.0.7")
+    (folder / "team" / "deeper" / "c.yml").write_text(service("c", "10.96.0.6"))
+    wait_for(server, "c", "10.96.0.6")
+    (folder / "team" / "deeper" / "c.yml").write_text(service("c", "10.96.0.7"))
+    wait_for(server, "c", "10.96.0.7")
 
     shutil.rmtree(folder / "team")  # a deleted subfolder
     wait_for(server, "c", "NXDOMAIN")
@@ -107,32 +107,32 @@ def test_a_watched_folder_replaced_or_made_again_is_watched_again(
     server = start_server("--manifests", str(folder))
     staged = folder.parent / "manifests.new"  # a deploy that swaps whole folders
     staged.mkdir()
-    (staged / "a.yaml").write_text(service("a", "10.0.0.2"))
+    (staged / "a.yaml").write_text(service("a", "10.96.0.2"))
     folder.rename(folder.parent / "manifests.old")
     staged.rename(folder)
-    wait_for(server, "a", "10.0.0.2")
-    (folder / "a.yaml").write_text(service("a", "10.0.0.3"))  # the new folder is watched
-    wait_for(server, "a", "10.0.0.3")
+    wait_for(server, "a", "10.96.0.2")
+    (folder / "a.yaml").write_text(service("a", "10.96.0.3"))  # the new folder is watched
+    wait_for(server, "a", "10.96.0.3")
 
     shutil.rmtree(folder)
     server.wait_for_log(rf"manifest error: {folder}: cannot read")
-    assert answer_of(server, "a") == "10.0.0.3"
+    assert answer_of(server, "a") == "10.96.0.3"
     folder.mkdir()
-    (folder / "a.yaml").write_text(service("a", "10.0.0.4"))
-    wait_for(server, "a", "10.0.0.4")
-    (folder / "a.yaml").write_text(service("a", "10.0.0.5"))
-    wait_for(server, "a", "10.0.0.5")
+    (folder / "a.yaml").write_text(service("a", "10.96.0.4"))
+    wait_for(server, "a", "10.96.0.4")
+    (folder / "a.yaml").write_text(service("a", "10.96.0.5"))
+    wait_for(server, "a", "10.96.0.5")
 
 
 def test_a_single_file_survives_atomic_renames(folder: Path, start_server: Callable) -> None:
     path = folder / "a.yaml"
     server = start_server("--manifests", str(path))
     for last in range(2, 5):  # the watch must outlive the inode it started with
-        replace_atomically(path, service("a", f"10.0.0.{last}"))
-        wait_for(server, "a", f"10.0.0.{last}")
-    path.write_text(service("a", "10.0.0.9"))
-    wait_for(server, "a", "10.0.0.9")
-    (folder / "other.yaml").write_text(service("other", "10.0.0.10"))  # not what we serve
+        replace_atomically(path, service("a", f"10.96.0.{last}"))
+        wait_for(server, "a", f"10.96.0.{last}")
+    path.write_text(service("a", "10.96.0.9"))
+    wait_for(server, "a", "10.96.0.9")
+    (folder / "other.yaml").write_text(service("other", "10.96.0.10"))  # not what we serve
     assert answer_of(server, "other") == "NXDOMAIN"
 
 
@@ -169,50 +169,50 @@ class ConfigMapVolume:
 def test_a_configmap_volume_update_is_seen(tmp_path: Path, start_server: Callable,
                                            watched: str) -> None:
     volume = ConfigMapVolume(tmp_path / "config")
-    volume.publish({"svc.yaml": service("a", "10.0.0.1")})
+    volume.publish({"svc.yaml": service("a", "10.96.0.1")})
     target = volume.root if watched == "folder" else volume.root / "svc.yaml"
     server = start_server("--manifests", str(target))
-    assert answer_of(server, "a") == "10.0.0.1"
+    assert answer_of(server, "a") == "10.96.0.1"
     for last in (2, 3):
-        volume.publish({"svc.yaml": service("a", f"10.0.0.{last}")})
-        wait_for(server, "a", f"10.0.0.{last}")
+        volume.publish({"svc.yaml": service("a", f"10.96.0.{last}")})
+        wait_for(server, "a", f"10.96.0.{last}")
 
 
 def test_a_broken_file_keeps_the_last_good_zone_until_fixed(
         folder: Path, start_server: Callable) -> None:
     server = start_server("--manifests", str(folder))
-    (folder / "b.yaml").write_text(service("b", "10.0.0.2"))
-    wait_for(server, "b", "10.0.0.2")
+    (folder / "b.yaml").write_text(service("b", "10.96.0.2"))
+    wait_for(server, "b", "10.96.0.2")
 
-    half = service("b", "10.0.0.3")
+    half = service("b", "10.96.0.3")
     (folder / "b.yaml").write_text(half[: len(half) // 2])  # a half-written file
-    (folder / "a.yaml").write_text(service("a", "10.0.0.300"))  # and a wrong field
+    (folder / "a.yaml").write_text(service("a", "10.96.0.300"))  # and a wrong field
     line = server.wait_for_log(r"zone stale: \d+ problem\(s\); serving the zone loaded at ")
     assert "zone stale: 2 problem(s)" in line, server.log
     server.wait_for_log(rf"manifest error: {folder}/a.yaml: document 1: spec.clusterIP: "
-                        r"'10.0.0.300' is not an IP address")
+                        r"'10.96.0.300' is not an IP address")
     server.wait_for_log(rf"manifest error: {folder}/b.yaml: document 1: invalid YAML")
-    assert answer_of(server, "a") == "10.0.0.1"
-    assert answer_of(server, "b") == "10.0.0.2"
+    assert answer_of(server, "a") == "10.96.0.1"
+    assert answer_of(server, "b") == "10.96.0.2"
 
-    (folder / "a.yaml").write_text(service("a", "10.0.0.4"))  # one fixed, one still broken
+    (folder / "a.yaml").write_text(service("a", "10.96.0.4"))  # one fixed, one still broken
     server.wait_for_log(r"zone stale: 1 problem\(s\)")
-    assert answer_of(server, "a") == "10.0.0.1"
+    assert answer_of(server, "a") == "10.96.0.1"
 
     (folder / "b.yaml").write_text(half)
-    wait_for(server, "a", "10.0.0.4")
-    assert answer_of(server, "b") == "10.0.0.3"
+    wait_for(server, "a", "10.96.0.4")
+    assert answer_of(server, "b") == "10.96.0.3"
     server.wait_for_log(r"reload: services \+0 -0 ~2, .*; \d+ records; [\d.]+ ms \(was stale\)")
 
 
 def test_sighup_reloads_when_watching_is_off(folder: Path, start_server: Callable) -> None:
     server = start_server("--manifests", str(folder), "--no-watch")
-    (folder / "a.yaml").write_text(service("a", "10.0.0.2"))
+    (folder / "a.yaml").write_text(service("a", "10.96.0.2"))
     time.sleep(0.5)  # what a watcher would have needed; nothing may happen here
-    assert answer_of(server, "a") == "10.0.0.1"
+    assert answer_of(server, "a") == "10.96.0.1"
     assert "reload" not in server.log
     server.proc.send_signal(signal.SIGHUP)
-    wait_for(server, "a", "10.0.0.2")
+    wait_for(server, "a", "10.96.0.2")
 
 
 # Asks one name QUESTIONS times, once each (no retry), paced over about SECONDS, and
@@ -255,11 +255,11 @@ print(json.dumps({"asked": count, "lost": lost, "wrong": wrong, "slowest": slowe
 
 def test_no_question_is_lost_or_answered_wrong_while_files_change(
         folder: Path, start_server: Callable) -> None:
-    (folder / "steady.yaml").write_text(service("steady", "10.0.0.100"))
+    (folder / "steady.yaml").write_text(service("steady", "10.96.0.100"))
     server = start_server("--manifests", str(folder))
     client = subprocess.Popen(
         [sys.executable, "-c", CLIENT, server.host, str(server.port), fqdn("steady"),
-         "10.0.0.100", "12000", "10"],
+         "10.96.0.100", "12000", "10"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     latencies = []
     try:
@@ -267,20 +267,20 @@ def test_no_question_is_lost_or_answered_wrong_while_files_change(
             name = f"extra{step}"
             kind = step % 4
             if kind == 0:  # another service added
-                (folder / f"{name}.yaml").write_text(service(name, f"10.0.1.{step}"))
-                latencies.append(wait_for(server, name, f"10.0.1.{step}"))
+                (folder / f"{name}.yaml").write_text(service(name, f"10.97.1.{step}"))
+                latencies.append(wait_for(server, name, f"10.97.1.{step}"))
             elif kind == 1:  # the last one removed again
                 (folder / f"extra{step - 1}.yaml").unlink()
                 latencies.append(wait_for(server, f"extra{step - 1}", "NXDOMAIN"))
             elif kind == 2:  # the steady name's own file, rewritten with the same answer
                 replace_atomically(folder / "steady.yaml",
-                                   service("steady", "10.0.0.100", note=f"r{step}"))
-                (folder / "a.yaml").write_text(service("a", f"10.0.2.{step}"))
-                latencies.append(wait_for(server, "a", f"10.0.2.{step}"))
+                                   service("steady", "10.96.0.100", note=f"r{step}"))
+                (folder / "a.yaml").write_text(service("a", f"10.97.2.{step}"))
+                latencies.append(wait_for(server, "a", f"10.97.2.{step}"))
             else:  # many services in one new file
                 (folder / f"{name}.yaml").write_text("---\n".join(
-                    service(f"{name}-{i}", f"10.1.{step}.{i}") for i in range(1, 51)))
-                latencies.append(wait_for(server, f"{name}-50", f"10.1.{step}.50"))
+                    service(f"{name}-{i}", f"10.98.{step}.{i}") for i in range(1, 51)))
+                latencies.append(wait_for(server, f"{name}-50", f"10.98.{step}.50"))
         out, err = client.communicate(timeout=30)
     finally:
         if client.poll() is None:

@@ -1,0 +1,60 @@
+"""From the files to a zone: the one path that `serve`, a reload, `check` and `records` share.
+
+Load the manifests (remembering the derived addresses of the state file), find the names
+that will be empty, number the zone (the serial follows its content, so `check` and a
+running server agree), and build it. Sharing this path is what makes `check` say exactly
+what `serve` will serve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .source import state as states
+from .source.manifests import FileCache, Loaded, LoadOptions, load
+from .source.model import Cluster
+from .source.problems import ManifestWarning
+from .source.state import State
+from .zone import build as zones
+from .zone.build import Zone
+from .zone.diagnostics import empty_names
+from .zone.records import fqdn
+from .zone.settings import ZoneSettings
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One reading of the files and what came of it."""
+
+    loaded: Loaded
+    warnings: list[ManifestWarning]  # the files' and the empty names'
+    zone: Zone | None  # None when the files have errors, or nothing changed
+    state: State  # what the state file should now hold
+
+    @property
+    def ok(self) -> bool:
+        return not self.loaded.errors
+
+
+def take(paths: Iterable[str | Path], options: LoadOptions, settings: ZoneSettings,
+         state: State, cache: FileCache | None = None, previous: Zone | None = None,
+         previous_cluster: Cluster | None = None) -> Snapshot:
+    """Read `paths` and build their zone.
+
+    With `previous` and `previous_cluster` (what is being served), an unchanged cluster
+    builds nothing (`zone` None) and a changed one builds only what changed.
+    """
+    loaded = load(paths, options, cache, state.addresses)
+    if loaded.errors:
+        return Snapshot(loaded, loaded.warnings, None, state)
+    cluster = loaded.cluster
+    warnings = loaded.warnings + empty_names(cluster, fqdn(settings.domain), loaded.origins)
+    kept = replace(state, addresses=loaded.addresses)
+    if previous is not None and cluster == previous_cluster:
+        return Snapshot(loaded, warnings, None, kept)
+    digest = states.content_digest(cluster, settings)
+    serial = states.next_serial(state, digest, loaded.newest_change)
+    built = zones.build(cluster, settings, serial=serial, previous=previous)
+    return Snapshot(loaded, warnings, built, replace(kept, serial=serial, digest=digest))

@@ -1,0 +1,189 @@
+"""Manifest text into YAML or JSON values, with Kubernetes' meaning and within bounds.
+
+kubectl reads YAML through sigs.k8s.io/yaml, and PyYAML differs from it in ways that
+break real folders: a bare `=` (an enum value in kube-prometheus's CRDs) is PyYAML's
+`value` tag, which it cannot construct; here it is the string "=". A syntax error names
+the file, line and column (PyYAML would say `<unicode string>`), with a hint for the two
+usual causes: tab indentation and unrendered `{{ }}` templates.
+
+Every input is bounded: a file is read only if it is a regular file and at most
+`max_bytes` long; a document whose YAML aliases would expand past `MAX_EXPANDED_VALUES`
+values is refused (go-yaml refuses "excessive aliasing" too), and so is nesting deeper
+than Python can follow.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import json
+import os
+import re
+import stat
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .problems import ManifestError
+
+DEFAULT_MAX_FILE_BYTES = 64 << 20
+MAX_EXPANDED_VALUES = 1_000_000
+# A line that starts a YAML document. YAML forbids such a line inside any scalar, so the
+# text from one to the next is exactly one document.
+DOCUMENT_START = re.compile(r"^---(?=[ \t\r]|$)", re.MULTILINE)
+
+try:  # the C loader is about eight times faster on large folders
+    _Base: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Base = yaml.SafeLoader
+
+
+class KubernetesLoader(_Base):  # type: ignore[misc,valid-type]
+    """PyYAML's safe loader, reading `=` as the string it is in Kubernetes."""
+
+
+KubernetesLoader.add_constructor("tag:yaml.org,2002:value",
+                                 yaml.constructor.SafeConstructor.construct_yaml_str)
+
+
+class Unreadable(Exception):
+    """A document that cannot be used, with the message to show."""
+
+
+def read_text(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> str:
+    """The text of `path`, if it is a regular file of at most `max_bytes` bytes.
+
+    Opened non-blocking, so a FIFO put in place after the folder was listed cannot hang
+    the reader; checked again on the open file, which is what will be read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise Unreadable(f"cannot read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Unreadable("cannot read: not a regular file")
+        if info.st_size > max_bytes:
+            raise Unreadable(_too_big(info.st_size, max_bytes))
+        try:
+            data = file.read(max_bytes + 1)
+        except OSError as exc:
+            if exc.errno == errno.EAGAIN:
+                raise Unreadable("cannot read: not a regular file") from None
+            raise Unreadable(f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise Unreadable(_too_big(len(data), max_bytes))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Unreadable(f"cannot read: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def _too_big(size: int, limit: int) -> str:
+    return (f"{size:,} bytes, over the {limit:,}-byte limit for one file "
+            "(--max-file-size); not read")
+
+
+def split(text: str) -> list[str]:
+    """`text` cut at every line that starts a document (the first piece may hold none)."""
+    bounds = [0, *(m.start() for m in DOCUMENT_START.finditer(text)), len(text)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def load_yaml(text: str) -> list[Any]:
+    """Every document of YAML `text`; raises yaml.YAMLError or Unreadable."""
+    try:
+        values = list(yaml.load_all(text, Loader=KubernetesLoader))
+    except RecursionError:
+        raise Unreadable("nested deeper than clusterdns can read") from None
+    for value in values:
+        check_expansion(value)
+    return values
+
+
+def load_json(text: str) -> Any:
+    """The value of JSON `text`; raises Unreadable with the reason."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Unreadable(f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
+                         f"{exc.msg}") from None
+    except RecursionError:
+        raise Unreadable("invalid JSON: nested deeper than clusterdns can read") from None
+
+
+def check_expansion(value: Any, limit: int = MAX_EXPANDED_VALUES) -> None:
+    """Refuse a value that YAML aliases make larger than `limit` values when expanded.
+
+    Aliases share one object, so loading is cheap; anything that walks or prints the
+    value would expand it (a "billion laughs" document), so it is refused here, in time
+    proportional to `limit` at most.
+    """
+    seen = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > limit:
+            raise Unreadable(f"expands to more than {limit:,} values through YAML aliases; "
+                             "not read")
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def yaml_error(exc: yaml.YAMLError, text: str) -> str:
+    """A YAML error as a user can act on it: line, column, problem and a hint."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    message = f"invalid YAML{where}: {problem}"
+    if mark is not None and _char_at(text, mark.index) == "\t":
+        message += " (a tab: YAML indents with spaces only)"
+    elif "{{" in text:
+        message += (" (this looks like an unrendered template: render it first, e.g. "
+                    "`helm template NAME CHART | clusterdns check -`)")
+    return message
+
+
+def _char_at(text: str, index: int) -> str:
+    return text[index] if 0 <= index < len(text) else ""
+
+
+def documents(text: str, json_file: bool) -> Iterator[tuple[int, Any]]:
+    """(1-based index, value) for each document of a whole file.
+
+    Raises ManifestError-ready `Unreadable` for the first document that cannot be read,
+    after yielding the ones before it.
+    """
+    if json_file:
+        yield 1, load_json(text)
+        return
+    index = 0
+    try:
+        for index, value in enumerate(yaml.load_all(text, Loader=KubernetesLoader), start=1):
+            check_expansion(value)
+            yield index, value
+    except yaml.YAMLError as exc:
+        raise _AtDocument(index + 1, yaml_error(exc, text)) from None
+    except RecursionError:
+        raise _AtDocument(index + 1, "nested deeper than clusterdns can read") from None
+    except Unreadable as exc:
+        raise _AtDocument(index, str(exc)) from None
+
+
+class _AtDocument(Unreadable):
+    """An `Unreadable` that knows which document it is about."""
+
+    def __init__(self, doc: int, message: str) -> None:
+        super().__init__(message)
+        self.doc = doc
+
+
+def error_at(file: str, exc: Unreadable, doc: int = 0) -> ManifestError:
+    """The ManifestError for an unreadable file or document."""
+    return ManifestError(file, getattr(exc, "doc", doc), "", str(exc))

@@ -1,0 +1,478 @@
+"""One manifest document into model objects: the parsing edge of the whole program.
+
+Each kind DNS reads has a parser that validates exactly the fields DNS needs, with the
+API server's rules, and reports every problem with its document and field path. Kinds
+DNS does not read (ConfigMaps, CRDs, RBAC, ...) are recorded as skipped, whatever they
+hold, so they can never break the zone. The kind is matched with its API group, so a
+Knative `Service` (serving.knative.dev) is not mistaken for a core one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .model import (
+    EXTERNAL_NAME,
+    NO_PORT,
+    SERVICE_TYPES,
+    EndpointAddress,
+    EndpointPort,
+    EndpointSet,
+    Pod,
+    PodTemplate,
+    Service,
+    ServicePort,
+    Workload,
+)
+from .problems import ManifestError, ManifestWarning, shown
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+TOLERATE_UNREADY = "service.alpha.kubernetes.io/tolerate-unready-endpoints"
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+
+# RFC 1035 labels for Service names, RFC 1123 labels for the rest (as the API server checks).
+_RFC1035_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+_RFC1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+_RFC1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\Z")
+
+Value = Service | Pod | Workload | tuple[EndpointSet, ...] | None
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What one object in a document produced, and where it came from.
+
+    `kind` is what the object is counted as; `value` is None for a Namespace and for
+    every kind DNS does not read (`used` False), and `kind` is "" for a document that
+    is not a Kubernetes object at all (no apiVersion and kind: a values.yaml).
+    """
+
+    kind: str
+    namespace: str
+    name: str
+    value: Value
+    file: str
+    doc: int
+    field: str  # path prefix of the object inside the document ("" or "items[3]")
+    used: bool = True
+
+
+@dataclass
+class Doc:
+    """The position being parsed, so every problem can say where it is."""
+
+    file: str
+    index: int
+    errors: list[ManifestError]
+    warnings: list[ManifestWarning] = field(default_factory=list)
+    namespace: str = "default"  # for objects that name none (`kubectl apply -n`)
+    prefix: str = ""
+
+    def at(self, path: str) -> str:
+        return f"{self.prefix}.{path}" if self.prefix and path else (self.prefix or path)
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(ManifestError(self.file, self.index, self.at(path), message))
+
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append(ManifestWarning(self.file, self.index, self.at(path), message))
+
+    def item(self, index: int) -> Doc:
+        return Doc(self.file, self.index, self.errors, self.warnings, self.namespace,
+                   self.at(f"items[{index}]"))
+
+
+def parse_document(doc: Doc, obj: Any, out: list[Parsed]) -> None:
+    """Append what `obj`, one YAML document (or `kind: List` item), holds to `out`."""
+    if obj is None:
+        return
+    if not isinstance(obj, Mapping) or (not obj.get("kind") and not obj.get("apiVersion")):
+        out.append(Parsed("", "", "", None, doc.file, doc.index, doc.prefix, used=False))
+        return
+    kind, api_version = obj.get("kind"), obj.get("apiVersion")
+    if kind == "List" or (isinstance(kind, str) and kind.endswith("List") and "items" in obj):
+        items = obj.get("items") or []
+        if not isinstance(items, list):
+            doc.error("items", "must be a list")
+            return
+        for i, item in enumerate(items):
+            parse_document(doc.item(i), item, out)
+        return
+    if not isinstance(kind, str) or not kind:
+        doc.warn("kind", "missing: not an object kubectl could apply; skipped")
+        out.append(Parsed("", "", "", None, doc.file, doc.index, doc.prefix, used=False))
+        return
+    group = api_version.rpartition("/")[0] if isinstance(api_version, str) else None
+    known = _KINDS.get(kind)
+    if known is None or (group is not None and group not in known[0]):
+        counted = kind if group in (None, "") else f"{kind}.{group}"
+        out.append(Parsed(counted, "", "", None, doc.file, doc.index, doc.prefix, used=False))
+        return
+    if group is None:
+        doc.warn("apiVersion", f"missing (kubectl would refuse it); read as a {kind}")
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping):
+        doc.error("metadata", "required")
+        return
+    name = meta.get("name")
+    if not isinstance(name, str) or not name:
+        doc.error("metadata.name", "required")
+        return
+    namespace = name if kind == "Namespace" else (meta.get("namespace") or doc.namespace)
+    if not isinstance(namespace, str) or not _RFC1123_LABEL.match(namespace):
+        doc.error("metadata.namespace", f"{shown(namespace)} is not a valid namespace name")
+        return
+    count = len(doc.errors)
+    value = known[1](doc, name, namespace, obj)
+    if len(doc.errors) == count:
+        out.append(Parsed(kind, namespace, name, value, doc.file, doc.index, doc.prefix))
+
+
+def _mapping(doc: Doc, obj: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        doc.error(path, "must be a mapping")
+        return {}
+    return value
+
+
+def _list(doc: Doc, obj: Mapping[str, Any], key: str, path: str) -> list[Any]:
+    value = obj.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        doc.error(path, "must be a list")
+        return []
+    return value
+
+
+def _ip(doc: Doc, value: Any, path: str, family: int | None = None) -> str | None:
+    try:
+        address = ipaddress.ip_address(value if isinstance(value, str) else "")
+    except ValueError:
+        doc.error(path, f"{shown(value)} is not an IP address")
+        return None
+    if family is not None and address.version != family:
+        doc.error(path, f"{shown(value)} is not an IPv{family} address")
+        return None
+    return str(address)
+
+
+def _port(doc: Doc, value: Any, path: str) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        doc.error(path, f"{shown(value)} is not a port number (1-65535)")
+        return None
+    return value
+
+
+def _label(doc: Doc, value: Any, path: str, pattern: re.Pattern[str] = _RFC1123_LABEL) -> str:
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str) or not pattern.match(value):
+        doc.error(path, f"{shown(value)} is not a valid DNS label")
+        return ""
+    return value
+
+
+def _protocol(doc: Doc, value: Any, path: str) -> str:
+    protocol = "TCP" if value is None else value
+    if protocol not in PROTOCOLS:
+        doc.error(path, f"{shown(value)} is not one of {', '.join(PROTOCOLS)}")
+    return protocol
+
+
+def _string_map(doc: Doc, obj: Mapping[str, Any], key: str, path: str) -> dict[str, str]:
+    value = _mapping(doc, obj, key, path)
+    out = {}
+    for k, v in value.items():
+        if not isinstance(k, str) or isinstance(v, (Mapping, list)):
+            doc.error(f"{path}.{k}", "must be a string")
+            continue
+        out[k] = "" if v is None else str(v)
+    return out
+
+
+def _parse_service(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) -> Service:
+    _label(doc, name, "metadata.name", _RFC1035_LABEL)
+    meta = _mapping(doc, obj, "metadata", "metadata")
+    spec = _mapping(doc, obj, "spec", "spec")
+    kind = spec.get("type") or "ClusterIP"
+    if kind not in SERVICE_TYPES:
+        doc.error("spec.type", f"{shown(kind)} is not one of {', '.join(SERVICE_TYPES)}")
+    external = ""
+    if kind == EXTERNAL_NAME:
+        raw = spec.get("externalName")
+        external = raw.rstrip(".").lower() if isinstance(raw, str) else ""
+        if raw in (None, ""):
+            doc.error("spec.externalName", "required for an ExternalName service")
+        elif not _RFC1123_SUBDOMAIN.match(external) or ".." in external:
+            doc.error("spec.externalName", f"{shown(raw)} is not a DNS name")
+
+    cluster_ip = spec.get("clusterIP")
+    listed = _list(doc, spec, "clusterIPs", "spec.clusterIPs")
+    headless = cluster_ip == "None" or listed == ["None"]
+    ips: list[str] = []
+    if kind != EXTERNAL_NAME and not headless:
+        if cluster_ip not in (None, ""):
+            ip = _ip(doc, cluster_ip, "spec.clusterIP")
+            ips += [ip] if ip else []
+        for i, value in enumerate(listed):
+            ip = _ip(doc, value, f"spec.clusterIPs[{i}]")
+            if ip and ip not in ips:
+                if i == 0 and ips:
+                    doc.error("spec.clusterIPs[0]", f"{shown(value)} must equal spec.clusterIP")
+                ips.append(ip)
+        if len({ipaddress.ip_address(ip).version for ip in ips}) < len(ips):
+            doc.error("spec.clusterIPs", "at most one address per IP family")
+
+    families = tuple(_list(doc, spec, "ipFamilies", "spec.ipFamilies"))
+    for i, family in enumerate(families):
+        if family not in ("IPv4", "IPv6"):
+            doc.error(f"spec.ipFamilies[{i}]", f"{shown(family)} is not IPv4 or IPv6")
+    if not families and spec.get("ipFamilyPolicy") in ("PreferDualStack", "RequireDualStack"):
+        families = ("IPv4", "IPv6")
+
+    ports = []
+    seen_names: set[str] = set()
+    raw_ports = _list(doc, spec, "ports", "spec.ports")
+    for i, raw in enumerate(raw_ports):
+        path = f"spec.ports[{i}]"
+        if not isinstance(raw, Mapping):
+            doc.error(path, "must be a mapping")
+            continue
+        number = _port(doc, raw.get("port"), f"{path}.port")
+        port_name = _label(doc, raw.get("name"), f"{path}.name")
+        if len(raw_ports) > 1 and not port_name:
+            doc.error(f"{path}.name", "required when a service has more than one port")
+        if port_name and port_name in seen_names:
+            doc.error(f"{path}.name", f"{port_name!r} is used by another port")
+        seen_names.add(port_name)
+        target = raw.get("targetPort")
+        if isinstance(target, int) and not isinstance(target, bool):
+            target = _port(doc, target, f"{path}.targetPort")
+        elif target is not None and not isinstance(target, str):
+            doc.error(f"{path}.targetPort", f"{shown(target)} is not a port number or name")
+        protocol = _protocol(doc, raw.get("protocol"), f"{path}.protocol")
+        if number:
+            ports.append(ServicePort(port_name.lower(), number, protocol, target))
+    if kind != EXTERNAL_NAME and not headless and not raw_ports:
+        doc.error("spec.ports", f"required for a {kind} service")
+
+    selector = _string_map(doc, spec, "selector", "spec.selector") or None
+    annotations = _string_map(doc, meta, "annotations", "metadata.annotations")
+    publish = spec.get("publishNotReadyAddresses") is True or (
+        annotations.get(TOLERATE_UNREADY, "").lower() == "true"
+    )
+    return Service(
+        namespace=namespace,
+        name=name,
+        type=kind,
+        cluster_ips=tuple(ips),
+        headless=headless and kind != EXTERNAL_NAME,
+        external_name=external,
+        selector=tuple(sorted(selector.items())) if selector else None,
+        ports=tuple(ports),
+        publish_not_ready=publish,
+        ip_families=families,
+    )
+
+
+def _parse_pod(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) -> Pod:
+    status = _mapping(doc, obj, "status", "status")
+    ips: list[str] = []
+    if status.get("podIP"):
+        ip = _ip(doc, status["podIP"], "status.podIP")
+        ips += [ip] if ip else []
+    for i, entry in enumerate(_list(doc, status, "podIPs", "status.podIPs")):
+        value = entry.get("ip") if isinstance(entry, Mapping) else entry
+        ip = _ip(doc, value, f"status.podIPs[{i}].ip")
+        if ip and ip not in ips:
+            ips.append(ip)
+    ready = status.get("phase") not in ("Succeeded", "Failed")
+    for i, condition in enumerate(_list(doc, status, "conditions", "status.conditions")):
+        if not isinstance(condition, Mapping):
+            doc.error(f"status.conditions[{i}]", "must be a mapping")
+        elif condition.get("type") == "Ready" and str(condition.get("status")) != "True":
+            ready = False
+    template = _pod_template(doc, obj, "")
+    return Pod(
+        namespace=namespace,
+        name=name,
+        labels=template.labels,
+        hostname=template.hostname,
+        subdomain=template.subdomain,
+        ips=tuple(ips),
+        ready=ready,
+        container_ports=template.container_ports,
+    )
+
+
+def _pod_template(doc: Doc, obj: Mapping[str, Any], path: str) -> PodTemplate:
+    """The labels, hostname, subdomain and named container ports of a Pod, or of a
+    workload's `spec.template` (`path` says where `obj` is)."""
+    where = f"{path}." if path else ""
+    meta = _mapping(doc, obj, "metadata", f"{where}metadata")
+    spec = _mapping(doc, obj, "spec", f"{where}spec")
+    container_ports = []
+    for i, container in enumerate(_list(doc, spec, "containers", f"{where}spec.containers")):
+        if not isinstance(container, Mapping):
+            continue
+        at = f"{where}spec.containers[{i}].ports"
+        for j, port in enumerate(_list(doc, container, "ports", at)):
+            if isinstance(port, Mapping) and port.get("name"):
+                number = _port(doc, port.get("containerPort"), f"{at}[{j}].containerPort")
+                if number:
+                    container_ports.append((str(port["name"]), number))
+    labels = _string_map(doc, meta, "labels", f"{where}metadata.labels")
+    return PodTemplate(
+        labels=tuple(sorted(labels.items())),
+        hostname=_label(doc, spec.get("hostname"), f"{where}spec.hostname").lower(),
+        subdomain=_label(doc, spec.get("subdomain"), f"{where}spec.subdomain").lower(),
+        container_ports=tuple(container_ports),
+    )
+
+
+def _count(doc: Doc, obj: Mapping[str, Any], key: str, path: str, default: int) -> int:
+    value = obj.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        doc.error(path, f"{shown(value)} is not a whole number of 0 or more")
+        return default
+    return value
+
+
+def _parse_workload(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) -> Workload:
+    """A controller's spec, reduced to how many pods it runs and their template."""
+    kind = str(obj["kind"])
+    spec = _mapping(doc, obj, "spec", "spec")
+    template = _pod_template(doc, _mapping(doc, spec, "template", "spec.template"),
+                             "spec.template")
+    replicas = 1 if kind not in ("Job", "DaemonSet") else 0
+    service_name, first, indexed = "", 0, False
+    if kind == "Job":
+        parallelism = _count(doc, spec, "parallelism", "spec.parallelism", 1)
+        completions = spec.get("completions")
+        limit = _count(doc, spec, "completions", "spec.completions", parallelism)
+        replicas = min(parallelism, limit) if completions is not None else parallelism
+        indexed = spec.get("completionMode") == "Indexed"
+    elif kind == "DaemonSet":
+        replicas = 1  # per node
+    else:
+        replicas = _count(doc, spec, "replicas", "spec.replicas", 1)
+    if kind == "StatefulSet":
+        _label(doc, name, "metadata.name")  # its pods' hostnames are `<name>-<ordinal>`
+        service_name = _label(doc, spec.get("serviceName"), "spec.serviceName").lower()
+        ordinals = _mapping(doc, spec, "ordinals", "spec.ordinals")
+        first = _count(doc, ordinals, "start", "spec.ordinals.start", 0)
+    return Workload(kind=kind, namespace=namespace, name=name, template=template,
+                    replicas=replicas, service_name=service_name, first_ordinal=first,
+                    indexed=indexed)
+
+
+def _endpoint_ports(doc: Doc, raw_ports: list[Any], path: str) -> tuple[EndpointPort, ...]:
+    ports = []
+    for k, raw in enumerate(raw_ports):
+        where = f"{path}[{k}]"
+        if not isinstance(raw, Mapping):
+            doc.error(where, "must be a mapping")
+            continue
+        number = NO_PORT if raw.get("port") is None else _port(doc, raw["port"], f"{where}.port")
+        name = _label(doc, raw.get("name"), f"{where}.name").lower()
+        protocol = _protocol(doc, raw.get("protocol"), f"{where}.protocol")
+        if number is not None:
+            ports.append(EndpointPort(name, number, protocol))
+    return tuple(ports) or (EndpointPort("", NO_PORT),)
+
+
+def _target_name(entry: Mapping[str, Any]) -> str:
+    ref = entry.get("targetRef")
+    return str(ref.get("name") or "") if isinstance(ref, Mapping) else ""
+
+
+def _parse_endpoints(
+    doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]
+) -> tuple[EndpointSet, ...]:
+    sets = []
+    for i, subset in enumerate(_list(doc, obj, "subsets", "subsets")):
+        path = f"subsets[{i}]"
+        if not isinstance(subset, Mapping):
+            doc.error(path, "must be a mapping")
+            continue
+        addresses = []
+        for key, ready in (("addresses", True), ("notReadyAddresses", False)):
+            for j, entry in enumerate(_list(doc, subset, key, f"{path}.{key}")):
+                where = f"{path}.{key}[{j}]"
+                if not isinstance(entry, Mapping):
+                    doc.error(where, "must be a mapping")
+                    continue
+                ip = _ip(doc, entry.get("ip"), f"{where}.ip")
+                hostname = _label(doc, entry.get("hostname"), f"{where}.hostname").lower()
+                if ip:
+                    addresses.append(EndpointAddress(ip, hostname, ready, _target_name(entry)))
+        ports = _endpoint_ports(doc, _list(doc, subset, "ports", f"{path}.ports"), f"{path}.ports")
+        sets.append(EndpointSet(namespace, name, tuple(addresses), ports, f"Endpoints {name}"))
+    return tuple(sets)
+
+
+def _parse_slice(
+    doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]
+) -> tuple[EndpointSet, ...]:
+    labels = _string_map(doc, _mapping(doc, obj, "metadata", "metadata"), "labels",
+                         "metadata.labels")
+    address_type = obj.get("addressType")
+    if address_type not in ("IPv4", "IPv6", "FQDN"):
+        doc.error("addressType", f"{shown(address_type)} is not IPv4, IPv6 or FQDN")
+        return ()
+    service = labels.get(SERVICE_NAME_LABEL)
+    if address_type == "FQDN":
+        return ()  # CoreDNS serves no FQDN slices either
+    if not service:
+        doc.warn(f"metadata.labels.{SERVICE_NAME_LABEL}", "missing: this EndpointSlice "
+                 "belongs to no Service and is not served")
+        return ()
+    family = 4 if address_type == "IPv4" else 6
+    addresses = []
+    for i, entry in enumerate(_list(doc, obj, "endpoints", "endpoints")):
+        path = f"endpoints[{i}]"
+        if not isinstance(entry, Mapping):
+            doc.error(path, "must be a mapping")
+            continue
+        conditions = _mapping(doc, entry, "conditions", f"{path}.conditions")
+        ready = conditions.get("ready") is not False
+        hostname = _label(doc, entry.get("hostname"), f"{path}.hostname").lower()
+        for j, value in enumerate(_list(doc, entry, "addresses", f"{path}.addresses")):
+            ip = _ip(doc, value, f"{path}.addresses[{j}]", family)
+            if ip:
+                addresses.append(EndpointAddress(ip, hostname, ready, _target_name(entry)))
+    ports = _endpoint_ports(doc, _list(doc, obj, "ports", "ports"), "ports")
+    return (EndpointSet(namespace, service, tuple(addresses), ports, f"EndpointSlice {name}"),)
+
+
+def _parse_namespace(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) -> None:
+    _label(doc, name, "metadata.name")
+
+
+
+
+Parser = Callable[[Doc, str, str, Mapping[str, Any]], Value]
+# kind -> (API groups it is read from, parser); "" is the core group (`apiVersion: v1`).
+_KINDS: dict[str, tuple[tuple[str, ...], Parser]] = {
+    "Service": (("",), _parse_service),
+    "Pod": (("",), _parse_pod),
+    "Endpoints": (("",), _parse_endpoints),
+    "EndpointSlice": (("discovery.k8s.io",), _parse_slice),
+    "Namespace": (("",), _parse_namespace),
+    "Deployment": (("apps", "extensions"), _parse_workload),
+    "ReplicaSet": (("apps", "extensions"), _parse_workload),
+    "ReplicationController": (("",), _parse_workload),
+    "StatefulSet": (("apps",), _parse_workload),
+    "DaemonSet": (("apps", "extensions"), _parse_workload),
+    "Job": (("batch",), _parse_workload),
+}

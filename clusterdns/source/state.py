@@ -1,0 +1,128 @@
+"""The state file: what must survive a restart so that answers do not move.
+
+It holds the derived addresses handed out (so a collision settled once stays settled)
+and the zone's SOA serial with a digest of the content it numbers (so the serial rises
+when the zone changes and never falls). It is small JSON, rewritten atomically when it
+changes; a missing or broken file is rebuilt from the manifests, never fatal.
+
+By default it lives under `$XDG_STATE_HOME/clusterdns/` (`~/.local/state/clusterdns/`),
+one file per set of `--manifests` paths, so two projects never share addresses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .addresses import AddressBook
+from .model import Cluster
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class State:
+    """What the state file holds."""
+
+    addresses: AddressBook = field(default_factory=AddressBook)
+    serial: int = 0  # the SOA serial last served
+    digest: str = ""  # of the zone content that serial numbers
+
+
+def default_path(manifests: Iterable[str], environ: Mapping[str, str] = os.environ) -> Path:
+    """Where the state of this set of manifest paths is kept unless `--state` says."""
+    base = environ.get("XDG_STATE_HOME") or os.path.join(
+        environ.get("HOME") or os.path.expanduser("~"), ".local", "state")
+    roots = sorted(p if p == "-" else os.path.abspath(p) for p in manifests)
+    digest = hashlib.sha256("\0".join(roots).encode()).hexdigest()[:12]
+    first = os.path.basename(roots[0].rstrip(os.sep)) if roots else "stdin"
+    label = "".join(c if c.isalnum() or c in "-_." else "_" for c in first)[:40] or "root"
+    return Path(base, "clusterdns", f"{label}-{digest}.json")
+
+
+def read(path: Path) -> tuple[State, str]:
+    """The state in `path`, and a warning ("" if none); a fresh state when it is missing."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return State(), ""
+    except OSError as exc:
+        return State(), f"state file {path}: cannot read ({exc.strerror or exc}); starting afresh"
+    try:
+        return _decode(json.loads(text)), ""
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        return State(), f"state file {path} is broken ({exc}); rebuilding it"
+
+
+def write(path: Path, state: State) -> str:
+    """Write `state` to `path` atomically; a warning ("" if none) when it cannot be."""
+    text = json.dumps(_encode(state), indent=1, sort_keys=True) + "\n"
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        return (f"state file {path}: cannot write ({exc.strerror or exc}); derived addresses "
+                "are kept in memory only (--state chooses another path)")
+    return ""
+
+
+def next_serial(state: State, digest: str, newest_change: int) -> int:
+    """The SOA serial for zone content `digest`.
+
+    Unchanged content keeps its serial, so `check`, a restart and every `--workers`
+    process agree. Changed content gets the time of the newest manifest change, or one
+    more than the last serial if that is not later: the serial rises with every change
+    and never falls, whatever happened to the files' times.
+    """
+    if digest == state.digest and state.serial:
+        return state.serial
+    return max(state.serial + 1, newest_change) & 0xFFFFFFFF
+
+
+def content_digest(cluster: Cluster, settings: object) -> str:
+    """A digest of everything a zone is built from, independent of file order."""
+    parts = sorted(map(repr, (*cluster.services, *cluster.pods, *cluster.endpoints)))
+    parts += sorted(cluster.namespaces)
+    parts.append(repr(settings))
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def _encode(state: State) -> dict[str, Any]:
+    return {
+        "version": VERSION,
+        "serial": state.serial,
+        "digest": state.digest,
+        "services": {f"{ns}/{name}": list(ips)
+                     for (ns, name), ips in sorted(state.addresses.services.items())},
+        "pods": {f"{ns}/{name}": list(ips)
+                 for (ns, name), ips in sorted(state.addresses.pods.items())},
+    }
+
+
+def _decode(data: Any) -> State:
+    if data.get("version") != VERSION:
+        raise ValueError(f"version {data.get('version')!r}, expected {VERSION}")
+
+    def table(key: str) -> dict[tuple[str, str], tuple[str, ...]]:
+        out = {}
+        for name, ips in data.get(key, {}).items():
+            namespace, _, short = name.partition("/")
+            if not short:
+                raise ValueError(f"{key}: bad entry {name!r}")
+            out[namespace, short] = tuple(str(ipaddress.ip_address(ip)) for ip in ips)
+        return out
+
+    serial = data.get("serial", 0)
+    if not isinstance(serial, int):
+        raise ValueError("serial is not a number")
+    return State(AddressBook(table("services"), table("pods")), serial,
+                 str(data.get("digest", "")))
