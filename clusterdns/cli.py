@@ -9,12 +9,13 @@ import logging
 import socket
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import resolvconf, snapshot
+from . import dnspolicy, poddns, podfile, resolvconf, snapshot
 from .serve.access import DEFAULT_RECURSION_CLIENTS, ClientRanges
 from .serve.cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL
 from .serve.config import DEFAULT_LISTEN, Config
@@ -397,9 +398,80 @@ def records(paths: tuple[str, ...], domain: str, ttl: int, pods: str,
 
 
 @main.command("resolv-conf")
-@click.option("--namespace", default="default", show_default=True)
-@click.option("--nameserver", default="127.0.0.1", show_default=True)
-@click.option("--domain", default="cluster.local", show_default=True)
-def resolv_conf(namespace: str, nameserver: str, domain: str) -> None:
-    """Print the resolv.conf a pod in NAMESPACE would get, pointed at clusterdns."""
-    click.echo(resolvconf.resolv_conf(namespace, nameserver, domain), nl=False)
+@click.option("--pod", "pod_file", metavar="FILE",
+              help="A Pod manifest, or a workload's (Deployment, StatefulSet, DaemonSet, "
+                   "ReplicaSet, ReplicationController, Job, CronJob): the first in the file.")
+@click.option("--namespace", help="The pod's namespace, when its manifest names none "
+              "[default: default].")
+@click.option("--dns-policy", type=click.Choice(poddns.DNS_POLICIES),
+              help="Instead of the pod's spec.dnsPolicy [default: ClusterFirst].")
+@click.option("--nameserver", "nameservers", multiple=True, default=("127.0.0.1",),
+              show_default=True, metavar="IP",
+              help="The kubelet's --cluster-dns: where clusterdns listens, on port 53 "
+                   "(repeatable).")
+@click.option("--domain", default="cluster.local", show_default=True,
+              help="The kubelet's --cluster-domain.")
+@click.option("--host-resolv-conf", default=HOST_RESOLV_CONF, show_default=True, metavar="FILE",
+              help="The kubelet's --resolv-conf: the node's file the pod's starts from; "
+                   "'' for none.")
+@click.option("--docker", is_flag=True,
+              help="Print the docker run flags and compose keys instead of the file.")
+def resolv_conf(pod_file: str | None, namespace: str | None, dns_policy: str | None,
+                nameservers: tuple[str, ...], domain: str, host_resolv_conf: str,
+                docker: bool) -> None:
+    """Print the resolv.conf the kubelet writes for a pod, pointed at clusterdns.
+
+    Warnings the kubelet would raise as events go to stderr.
+    """
+    pod = _pod_to_resolve(pod_file, namespace)
+    if dns_policy:
+        pod = replace(pod, dns_policy=dns_policy)
+    config, warnings = dnspolicy.pod_dns(pod, _host_resolv_conf(host_resolv_conf),
+                                         _cluster_dns(nameservers), domain)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(resolvconf.docker(config) if docker else resolvconf.render(config), nl=False)
+
+
+def _pod_to_resolve(pod_file: str | None, namespace: str | None) -> poddns.PodDNS:
+    """The pod --pod names, or a plain pod in --namespace without one.
+
+    This is where `--pod NS/NAME` (a pod looked up in --manifests, workload pods included)
+    joins: whatever finds the pod hands on its PodDNS (`poddns.from_pod_spec`).
+    """
+    if pod_file is None:
+        return poddns.PodDNS(namespace=namespace or "default")
+    try:
+        with open(pod_file, encoding="utf-8") as file:
+            text = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {pod_file}: {exc}", param_hint="--pod") from None
+    pod, errors = podfile.first_pod(pod_file, text, namespace)
+    if pod is None:
+        for error in errors:
+            click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    return pod
+
+
+def _host_resolv_conf(path: str) -> resolvconf.DNSConfig | None:
+    """The node's resolv.conf as the kubelet reads it; None for ''.
+
+    A file that cannot be read or that the kubelet refuses is an error here, as it is for
+    the kubelet, which then starts no pod.
+    """
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            return resolvconf.parse(file.read())
+    except (OSError, UnicodeDecodeError, resolvconf.ResolvConfError) as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--host-resolv-conf") from None
+
+
+def _cluster_dns(values: tuple[str, ...]) -> list[str]:
+    """The --nameserver addresses, written as the kubelet writes its --cluster-dns IPs."""
+    try:
+        return [str(ipaddress.ip_address(value)) for value in values]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--nameserver") from None

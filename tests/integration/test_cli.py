@@ -64,15 +64,56 @@ def test_records_shows_srv_ptr_and_aaaa() -> None:
     assert "20.10.96.10.in-addr.arpa.\t5\tIN\tPTR\tapi.shop.svc.cluster.local." in out
 
 
-def test_resolv_conf_for_a_namespace() -> None:
-    out = run("resolv-conf", "--namespace", "shop", "--nameserver", "172.17.0.1").stdout
-    lines = [line for line in out.splitlines() if not line.startswith("#")]
-    assert lines == [
-        "nameserver 172.17.0.1",
-        "search shop.svc.cluster.local svc.cluster.local cluster.local",
-        "options ndots:5",
-    ]
-    assert "docker run --dns 172.17.0.1 --dns-search shop.svc.cluster.local" in out
+def test_resolv_conf_for_a_namespace(tmp_path: Path) -> None:
+    node = tmp_path / "resolv.conf"
+    node.write_text("nameserver 192.168.1.1\nsearch lan.\noptions edns0\n")
+    result = run("resolv-conf", "--namespace", "shop", "--nameserver", "172.17.0.1",
+                 "--host-resolv-conf", str(node))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        "search shop.svc.cluster.local svc.cluster.local cluster.local lan\n"
+        "nameserver 172.17.0.1\n"
+        "options ndots:5\n"
+    )
+    docker = run("resolv-conf", "--namespace", "shop", "--nameserver", "172.17.0.1",
+                 "--host-resolv-conf", str(node), "--docker").stdout
+    assert docker.startswith("docker run --dns 172.17.0.1 --dns-search shop.svc.cluster.local ")
+
+
+def test_resolv_conf_for_a_pod_file_warns_on_stderr(tmp_path: Path) -> None:
+    pod = tmp_path / "pod.yaml"
+    pod.write_text("kind: Pod\nmetadata: {name: p, namespace: shop}\nspec:\n"
+                   "  dnsConfig:\n    nameservers: [10.0.0.11, 10.0.0.12, 10.0.0.13]\n"
+                   "    options: [{name: ndots, value: '2'}, {name: edns0}]\n")
+    result = run("resolv-conf", "--pod", str(pod), "--nameserver", "10.96.0.10",
+                 "--host-resolv-conf", "")
+    assert result.returncode == 0
+    assert result.stdout == (
+        "search shop.svc.cluster.local svc.cluster.local cluster.local\n"
+        "nameserver 10.96.0.10\nnameserver 10.0.0.11\nnameserver 10.0.0.12\n"
+        "options edns0 ndots:2\n"
+    )
+    assert result.stderr == (
+        "warning: DNSConfigForming: Nameserver limits were exceeded, some nameservers have "
+        "been omitted, the applied nameserver line is: 10.96.0.10 10.0.0.11 10.0.0.12\n")
+
+
+def test_resolv_conf_policy_override_and_the_kubelets_empty_resolv_conf() -> None:
+    result = run("resolv-conf", "--dns-policy", "Default", "--host-resolv-conf", "")
+    assert result.stdout == "search .\nnameserver 127.0.0.1\n"
+
+
+def test_resolv_conf_refuses_what_the_kubelet_refuses(tmp_path: Path) -> None:
+    missing = run("resolv-conf", "--host-resolv-conf", str(tmp_path / "none"))
+    assert missing.returncode == 2 and "No such file" in missing.stderr
+    (tmp_path / "bad").write_text("nameserver\n")
+    bad = run("resolv-conf", "--host-resolv-conf", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "line 1: nameserver list is empty" in bad.stderr
+    (tmp_path / "pod.yaml").write_text("kind: Pod\nspec: {hostNetwork: maybe}\n")
+    pod = run("resolv-conf", "--pod", str(tmp_path / "pod.yaml"))
+    assert pod.returncode == 1
+    assert pod.stderr == (f"error: {tmp_path}/pod.yaml: document 1: spec.hostNetwork: "
+                          "'maybe' is not true or false\n")
 
 
 def test_serve_refuses_to_start_on_a_broken_manifest(tmp_path: Path) -> None:

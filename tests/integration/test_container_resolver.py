@@ -1,8 +1,8 @@
-"""A container's view: glibc's stub resolver with the cluster search path and ndots:5.
+"""A pod's view: glibc's stub resolver with the resolv.conf the kubelet would write.
 
 The server listens on 127.0.0.1:53 (resolv.conf has no port field); a private mount
-namespace (`unshare -m`) gets a bind-mounted resolv.conf, so the host's own resolver
-configuration is never touched.
+namespace (`unshare -m`) gets a bind-mounted resolv.conf made by `clusterdns resolv-conf
+--pod`, so the host's own resolver configuration is never touched.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from clusterdns.resolvconf import resolv_conf
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, ROOT
 
 
 def _port_53_free() -> bool:
@@ -46,10 +46,42 @@ REASON = _skip_reason()
 pytestmark = pytest.mark.skipif(bool(REASON), reason=REASON or "runs")
 
 
-def getent(tmp_path: Path, name: str) -> str:
+# A workload as a user writes it. Its dnsConfig makes a miss fail fast (one 2 s try) and
+# its namespace decides the first search domain.
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: {namespace}
+spec:
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers: [{{name: web, image: busybox}}]
+      dnsConfig:
+        options: [{{name: timeout, value: "2"}}, {{name: attempts, value: "1"}}]
+"""
+
+
+def pod_resolv_conf(tmp_path: Path, namespace: str = "default") -> Path:
+    """The resolv.conf `clusterdns resolv-conf --pod` writes for a Deployment's pod."""
+    pod = tmp_path / "deployment.yaml"
+    pod.write_text(DEPLOYMENT.format(namespace=namespace))
+    node = tmp_path / "node-resolv.conf"
+    node.write_text("nameserver 192.0.2.53\nsearch corp.example.\noptions rotate\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "clusterdns", "resolv-conf", "--pod", str(pod),
+         "--nameserver", "127.0.0.1", "--host-resolv-conf", str(node)],
+        capture_output=True, text=True, cwd=ROOT, timeout=30, check=True)
     resolv = tmp_path / "resolv.conf"
-    resolv.write_text(resolv_conf("default", "127.0.0.1") + "options timeout:2 attempts:1\n")
-    nsswitch = tmp_path / "nsswitch.conf"
+    resolv.write_text(result.stdout)
+    return resolv
+
+
+def getent(resolv: Path, name: str) -> str:
+    nsswitch = resolv.parent / "nsswitch.conf"
     nsswitch.write_text("hosts: dns\n")
     script = (
         f"mount --bind {resolv} /etc/resolv.conf && "
@@ -75,8 +107,16 @@ def port53_server(start_server):
 ])
 def test_getent_resolves_through_the_search_path(port53_server, tmp_path: Path,
                                                  short_name: str, ip: str, fqdn: str) -> None:
-    assert getent(tmp_path, short_name).split() == [ip, fqdn]
+    assert getent(pod_resolv_conf(tmp_path), short_name).split() == [ip, fqdn]
+
+
+def test_a_pod_in_another_namespace_needs_the_services_namespace(
+        port53_server, tmp_path: Path) -> None:
+    resolv = pod_resolv_conf(tmp_path, "shop")
+    assert getent(resolv, "service1") == ""
+    assert getent(resolv, "service1.default").split() == [
+        "10.101.105.246", "service1.default.svc.cluster.local"]
 
 
 def test_getent_misses_a_name_that_does_not_exist(port53_server, tmp_path: Path) -> None:
-    assert getent(tmp_path, "service9") == ""
+    assert getent(pod_resolv_conf(tmp_path), "service9") == ""
