@@ -16,6 +16,9 @@ RUN pip install --no-cache-dir . && rm -rf /src
 # A numeric user, as CoreDNS's image uses, so Kubernetes' runAsNonRoot can verify it.
 USER 65532:65532
 WORKDIR /
+# The state file (derived addresses, SOA serial) needs a writable place; user 65532 has no
+# home. Mount a volume here to keep addresses across container restarts.
+ENV XDG_STATE_HOME=/tmp/state
 VOLUME /manifests
 EXPOSE 53/udp 53/tcp
 ENTRYPOINT ["clusterdns"]

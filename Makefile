@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-LISTEN ?= 127.0.0.1:5353
+# 1053, not 5353: mDNS responders (avahi, mDNSResponder) hold 5353 on most desktops.
+LISTEN ?= 127.0.0.1:1053
 # e.g. make bench BENCH_ARGS='--repeat 5' on a noisy machine (bench/run.py --help)
 BENCH_ARGS ?=
 
@@ -16,6 +17,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: run test lint bench debs-test debs-bench clean
 
 $(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
+	  "clusterdns needs Python 3.11 or newer; $(PYTHON) is Python " + sys.version.split()[0] \
+	  + ": run make PYTHON=python3.11 (or newer)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@

@@ -356,7 +356,7 @@ def check(paths: tuple[str, ...], strict: bool, domain: str, ttl: int, pods: str
     generated = sum(1 for pod in cluster.pods if pod.owner)
     warned = f"; {len(taken.warnings)} warning(s)" if taken.warnings else ""
     click.echo(f"ok: {stats['services']} services, {stats['pods']} pods ({generated} "
-               f"generated), {stats['endpoints']} endpoints, {len(taken.zone.records())} "
+               f"generated), {stats['endpoints']} endpoints, {stats['records']} "
                f"records, serial {taken.zone.soa.data[2]}{warned}")  # type: ignore[index]
 
 

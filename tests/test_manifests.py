@@ -275,3 +275,136 @@ def test_unchanged_documents_of_a_changed_file_are_reused(tmp_path: Path) -> Non
     assert moved.items[2].value is after[1].value  # reused, renumbered
     assert [str(e) for e in moved.errors] == [f"{path}: document 3: metadata.name: required"]
     assert moved == manifests.read_file(path)
+
+
+def test_documents_that_are_not_objects_are_skipped_with_one_warning(tmp_path: Path) -> None:
+    write(tmp_path, "Chart.yaml", "name: shop\nversion: 1.0.0\n")  # no templates/ beside it
+    write(tmp_path, "values.yaml", "replicas: 2\nimage: {tag: latest}\n")
+    write(tmp_path, "kustomization.yaml", "resources: [svc.yaml]\n")
+    write(tmp_path, "list.yaml", "- just\n- a list\n---\n" + POD % ("p", 1))
+    loaded = manifests.load([tmp_path])
+    assert loaded.errors == []
+    assert [p.name for p in loaded.cluster.pods] == ["p"]
+    (warning,) = [w for w in loaded.warnings if "without apiVersion" in str(w)]
+    assert str(warning) == (
+        "skipped 4 document(s) without apiVersion and kind (not Kubernetes objects, e.g. "
+        f"Helm values or an old kustomization): {tmp_path}/Chart.yaml, "
+        f"{tmp_path}/kustomization.yaml, {tmp_path}/list.yaml, {tmp_path}/values.yaml")
+
+
+def test_kinds_dns_does_not_use_are_counted_and_never_break_the_zone(tmp_path: Path) -> None:
+    write(tmp_path, "other.yaml", """\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: [not, a, mapping]
+        data: {a: {b: c}}
+        ---
+        apiVersion: serving.knative.dev/v1
+        kind: Service
+        metadata: {name: Not_A_Core_Service}
+        ---
+        apiVersion: monitoring.coreos.com/v1
+        kind: ServiceMonitor
+        spec: 42
+        """)
+    loaded = manifests.load([tmp_path])
+    assert loaded.errors == [] and loaded.cluster.services == ()
+    assert {k: c.skipped for k, c in loaded.counts.items()} == {
+        "ConfigMap": 1, "Service.serving.knative.dev": 1, "ServiceMonitor.monitoring.coreos.com": 1}
+
+
+def test_a_missing_api_version_is_read_with_a_warning(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "kind: Pod\nmetadata: {name: p}\n")
+    loaded = manifests.load([tmp_path])
+    assert [p.name for p in loaded.cluster.pods] == ["p"]
+    assert [str(w) for w in loaded.warnings] == [
+        f"{tmp_path}/a.yaml: document 1: apiVersion: missing (kubectl would refuse it); "
+        "read as a Pod"]
+
+
+def test_objects_without_a_namespace_land_in_the_one_given(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", """\
+        apiVersion: v1
+        kind: Service
+        metadata: {name: server}
+        spec: {ports: [{port: 80}]}
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: pinned, namespace: elsewhere}
+        spec: {ports: [{port: 80}]}
+        """)
+    cache = manifests.FileCache()
+    loaded = manifests.load([tmp_path], manifests.LoadOptions(namespace="argocd"), cache)
+    assert {s.key for s in loaded.cluster.services} == {("argocd", "server"),
+                                                         ("elsewhere", "pinned")}
+    assert loaded.cluster.namespaces == {"argocd", "elsewhere"}
+    again = manifests.load([tmp_path], manifests.LoadOptions(), cache)  # the cache follows
+    assert ("default", "server") in {s.key for s in again.cluster.services}
+
+
+APP = """\
+apiVersion: v1
+kind: Service
+metadata: {name: nginx}
+spec: {clusterIP: None, selector: {app: nginx}, ports: [{name: web, port: 80}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  serviceName: nginx
+  replicas: 2
+  selector: {matchLabels: {app: nginx}}
+  template:
+    metadata: {labels: {app: nginx}}
+    spec: {containers: [{name: nginx, ports: [{name: web, containerPort: 80}]}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop}
+spec:
+  replicas: 3
+  template:
+    metadata: {labels: {app: api}}
+"""
+
+
+def test_workloads_become_ready_pods_with_derived_addresses(tmp_path: Path) -> None:
+    write(tmp_path, "app.yaml", APP)
+    loaded = manifests.load([tmp_path])
+    assert loaded.errors == []
+    pods = {p.name: p for p in loaded.cluster.pods}
+    assert sorted(n for n in pods if n.startswith("web-")) == ["web-0", "web-1"]
+    assert sum(n.startswith("api-") for n in pods) == 3
+    assert all(p.ready and len(p.ips) == 1 and p.ips[0].startswith("10.244.")
+               for p in pods.values())
+    assert (pods["web-1"].hostname, pods["web-1"].subdomain) == ("web-1", "nginx")
+    assert loaded.counts["Pod"] == manifests.KindCount(generated=5)
+    assert loaded.counts["StatefulSet"] == manifests.KindCount(read=1)
+    assert set(loaded.addresses.pods) == {p.key for p in pods.values()}
+
+
+def test_a_written_pod_stands_for_the_generated_pod_of_its_name(tmp_path: Path) -> None:
+    write(tmp_path, "app.yaml", APP + "---\n" + """\
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: web-1, labels: {app: nginx}}
+        spec: {hostname: web-1, subdomain: nginx}
+        status: {podIP: 10.244.99.1}
+        """.replace("        ", ""))
+    loaded = manifests.load([tmp_path])
+    web1 = [p for p in loaded.cluster.pods if p.name == "web-1"]
+    assert len(web1) == 1 and web1[0].ips == ("10.244.99.1",) and web1[0].owner == ""
+    assert loaded.counts["Pod"] == manifests.KindCount(read=1, generated=4)
+
+
+def test_standard_input_is_read_once_and_kept(tmp_path: Path, monkeypatch) -> None:
+    import io
+    monkeypatch.setattr("sys.stdin", io.StringIO(POD % ("from-stdin", 1)))
+    cache = manifests.FileCache()
+    first = manifests.load(["-"], cache=cache)
+    again = manifests.load(["-"], cache=cache)  # a reload: standard input is gone by now
+    assert [p.name for p in first.cluster.pods] == ["from-stdin"]
+    assert again.cluster == first.cluster
+    assert first.origins["Pod", "default", "from-stdin"] == ("-", 1)

@@ -182,7 +182,8 @@ def test_reload_logs_the_changes_and_every_problem(tmp_path: Path, caplog) -> No
         (tmp_path / "a.yaml").write_text(SERVICE % ("a", "10.96.0.2"))
         (tmp_path / "b.yaml").write_text(SERVICE % ("b", "10.96.0.3"))
         await reloader.reload()
-        (tmp_path / "c.yaml").write_text(SERVICE % ("c", "10.96.0.300") + "---\napiVersion: v1\nkind: Pod\n")
+        (tmp_path / "c.yaml").write_text(SERVICE % ("c", "10.96.0.300")
+                                         + "---\napiVersion: v1\nkind: Pod\n")
         await reloader.reload()
 
     caplog.set_level("INFO", logger="clusterdns.serve.reload")

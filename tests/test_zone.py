@@ -133,6 +133,14 @@ def test_stats_count_what_was_built() -> None:
     assert stats["records"] > 5
 
 
+@settings(max_examples=50, deadline=None)
+@given(cluster=clusters(), pods=st.sampled_from(["insecure", "verified", "disabled"]))
+def test_the_record_count_is_what_records_lists(cluster: Cluster, pods: str) -> None:
+    # `check` prints the count, `records` the lines: they must agree.
+    built = zone.build(cluster, ZoneSettings(pods=pods))
+    assert built.stats["records"] == len(built.records())
+
+
 def _same_zone(fresh: zone.Zone, incremental: zone.Zone) -> None:
     assert set(fresh.nodes) == set(incremental.nodes)
     for name, records in fresh.nodes.items():

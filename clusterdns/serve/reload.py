@@ -388,6 +388,7 @@ class Reloader:
         except OSError as exc:  # no permission, or the inotify watch limit reached
             log.warning("cannot watch %s (%s); SIGHUP still reloads", root, exc)
             return
+        log.debug("watching %s%s", root, " and below" if recursive else "")
         if recursive:
             self._watches[root] = watch
 

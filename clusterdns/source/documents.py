@@ -82,6 +82,11 @@ def read_text(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> str:
         raise Unreadable(f"cannot read: not UTF-8 ({exc.reason} at byte {exc.start})") from None
 
 
+def _unconstructible(exc: ValueError) -> str:
+    """A value the parser read but Python cannot hold, such as a 5,000-digit number."""
+    return f"a value clusterdns cannot read ({str(exc).split(';')[0]})"
+
+
 def _too_big(size: int, limit: int) -> str:
     return (f"{size:,} bytes, over the {limit:,}-byte limit for one file "
             "(--max-file-size); not read")
@@ -99,6 +104,8 @@ def load_yaml(text: str) -> list[Any]:
         values = list(yaml.load_all(text, Loader=KubernetesLoader))
     except RecursionError:
         raise Unreadable("nested deeper than clusterdns can read") from None
+    except ValueError as exc:  # yaml.YAMLError is not one
+        raise Unreadable(_unconstructible(exc)) from None
     for value in values:
         check_expansion(value)
     return values
@@ -113,6 +120,8 @@ def load_json(text: str) -> Any:
                          f"{exc.msg}") from None
     except RecursionError:
         raise Unreadable("invalid JSON: nested deeper than clusterdns can read") from None
+    except ValueError as exc:
+        raise Unreadable(_unconstructible(exc)) from None
 
 
 def check_expansion(value: Any, limit: int = MAX_EXPANDED_VALUES) -> None:
@@ -172,6 +181,8 @@ def documents(text: str, json_file: bool) -> Iterator[tuple[int, Any]]:
         raise _AtDocument(index + 1, yaml_error(exc, text)) from None
     except RecursionError:
         raise _AtDocument(index + 1, "nested deeper than clusterdns can read") from None
+    except ValueError as exc:
+        raise _AtDocument(index + 1, _unconstructible(exc)) from None
     except Unreadable as exc:
         raise _AtDocument(index, str(exc)) from None
 

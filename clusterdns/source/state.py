@@ -11,6 +11,7 @@ one file per set of `--manifests` paths, so two projects never share addresses.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -69,7 +70,8 @@ def write(path: Path, state: State) -> str:
         temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, path)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temporary.unlink()
         return (f"state file {path}: cannot write ({exc.strerror or exc}); derived addresses "
                 "are kept in memory only (--state chooses another path)")
     return ""

@@ -76,6 +76,8 @@ def _pod(workload: Workload, name: str, hostname: str, extra: dict[str, str]) ->
         subdomain = template.subdomain
     labels = dict(template.labels)
     labels.update(extra)
+    # A hostname is one DNS label: the kubelet cuts a longer pod name to 63 characters.
+    hostname = hostname[:63].rstrip("-.")
     return Pod(
         namespace=workload.namespace,
         name=name,

@@ -444,8 +444,10 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
     nodes: dict[str, tuple[Record, ...]] = b.kept
     for name in list(b.nodes):
         nodes[name] = tuple(b.nodes.pop(name))
-    records = sum(map(len, nodes.values()))
     pod_ips = frozenset((p.namespace, ip) for p in cluster.pods for ip in p.ips)
+    # As `records()` lists them: a pod's dashed name is one more record per address.
+    records = sum(map(len, nodes.values())) + (len(pod_ips) if settings.pods != "disabled"
+                                               else 0)
     return Zone(
         origin=origin,
         ttl=settings.ttl,

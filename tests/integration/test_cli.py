@@ -135,3 +135,108 @@ def test_ipv6_listen_address(start_server) -> None:
     assert server.host == "::1"
     assert server.query("service1.default.svc.cluster.local").answer
     assert server.query("service1.default.svc.cluster.local", tcp=True).answer
+
+
+def test_check_warns_but_passes_and_strict_fails(tmp_path: Path) -> None:
+    (tmp_path / "values.yaml").write_text("replicas: 2\n")
+    (tmp_path / "svc.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: db}\n"
+        "spec: {clusterIP: None, selector: {app: db}, ports: [{port: 5432}]}\n")
+    result = run("check", str(tmp_path))
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == [
+        f"warning: skipped 1 document(s) without apiVersion and kind (not Kubernetes objects, "
+        f"e.g. Helm values or an old kustomization): {tmp_path}/values.yaml",
+        f"warning: {tmp_path}/svc.yaml: document 1: Service default/db: headless with no ready "
+        "endpoints: db.default.svc.cluster.local will be NXDOMAIN (selector app=db matches no "
+        "Pod or workload in default)",
+    ]
+    assert result.stdout.splitlines()[-1].endswith("; 2 warning(s)")
+    strict = run("check", "--strict", str(tmp_path))
+    assert strict.returncode == 1
+    assert strict.stderr.splitlines()[-1] == f"2 problem(s) in {tmp_path}"
+    assert all(line.startswith("error: ") for line in strict.stderr.splitlines()[:2])
+
+
+def test_check_of_an_empty_folder_says_so(tmp_path: Path) -> None:
+    result = run("check", str(tmp_path))
+    assert result.returncode == 0
+    assert result.stderr == (f"warning: {tmp_path}: no manifest files (*.yaml, *.yml, *.json) "
+                             "in this folder\n")
+
+
+def test_standard_input_is_a_manifest_source(tmp_path: Path) -> None:
+    text = (EXAMPLES / "service1.yaml").read_text()
+    check = subprocess.run([sys.executable, "-m", "clusterdns", "check", "-"], input=text,
+                           capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert check.returncode == 0 and "ok: 1 services" in check.stdout
+    server = subprocess.Popen([sys.executable, "-m", "clusterdns", "serve", "--manifests", "-",
+                               "--listen", "127.0.0.1:0", "--upstream", "none"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        assert server.stdin is not None and server.stdout is not None
+        server.stdin.write(text)
+        server.stdin.close()
+        line = next(line for line in server.stdout if "serving" in line or "rror" in line)
+        port = int(line.rsplit(":", 1)[1].split()[0])
+        import dns.message
+        import dns.query
+        reply = dns.query.udp(dns.message.make_query("service1.default.svc.cluster.local", "A"),
+                              "127.0.0.1", port=port, timeout=2)
+        assert reply.answer[0][0].address == "10.101.105.246"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_listen_errors_name_the_address_and_the_likely_cause(tmp_path: Path) -> None:
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        busy = run("serve", "--manifests", str(EXAMPLES), "--listen", f"127.0.0.1:{port}",
+                   "--upstream", "none")
+    assert busy.returncode == 1
+    assert busy.stderr.strip().splitlines()[-1] == (
+        f"error: cannot listen on 127.0.0.1:{port}: the port is in use (`ss -lunp 'sport = "
+        f":{port}'` shows by whom); choose another with --listen")
+    foreign = run("serve", "--manifests", str(EXAMPLES), "--listen", "192.0.2.1:1053",
+                  "--upstream", "none")
+    assert foreign.returncode == 1
+    assert foreign.stderr.strip().splitlines()[-1] == (
+        "error: cannot listen on 192.0.2.1:1053: 192.0.2.1 is not an address of this host "
+        "(`ip addr` lists them)")
+    unbracketed = run("serve", "--manifests", str(EXAMPLES), "--listen", "::1:5354")
+    assert unbracketed.returncode == 2
+    assert "'::1:5354': an IPv6 address needs brackets, as in [::1]:1053" in unbracketed.stderr
+
+
+def test_listen_problems_below_1024_and_on_the_mdns_port_say_why() -> None:
+    import errno
+
+    from clusterdns.cli import listen_problem
+    denied = listen_problem("127.0.0.1", 53, OSError(errno.EACCES, "Permission denied"))
+    assert "ports below 1024 need root or the CAP_NET_BIND_SERVICE capability" in denied
+    mdns = listen_problem("127.0.0.1", 5353, OSError(errno.EADDRINUSE, "in use"))
+    assert "5353 is mDNS's port, held by avahi or mDNSResponder" in mdns
+
+
+def test_port_only_and_localhost_listen_on_loopback(start_server) -> None:
+    server = start_server("--manifests", str(EXAMPLES), listen=":0")
+    assert server.addresses == [("127.0.0.1", server.port)]
+    assert server.query("service1.default.svc.cluster.local").answer
+    both = start_server("--manifests", str(EXAMPLES), listen="localhost:0")
+    assert [host for host, _ in both.addresses] == ["127.0.0.1", "::1"]
+
+
+def test_verbose_works_after_the_command_without_watchdog_noise(start_server,
+                                                                tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "svc.yaml").write_text((EXAMPLES / "service1.yaml").read_text())
+    server = start_server("-v", "--manifests", str(folder))
+    (folder / "svc.yaml").write_text((EXAMPLES / "service1.yaml").read_text() + "\n")
+    server.wait_for_log(r"reload: ")
+    assert server.lines_matching(rf" DEBUG watching {folder} and below$")  # -v took effect
+    assert not server.lines_matching(r"DEBUG (in-event|InotifyEvent|watchdog)")

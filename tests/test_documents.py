@@ -1,0 +1,150 @@
+"""Manifest text into values: Kubernetes' YAML meaning, errors users can act on, and bounds."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from clusterdns.source import documents, manifests
+from clusterdns.source.documents import Unreadable
+
+
+def test_a_bare_equals_sign_is_a_string_as_in_kubernetes() -> None:
+    # kube-prometheus's CRDs list the match types of a label matcher this way.
+    (value,) = documents.load_yaml("enum:\n- '!='\n- =\n- =~\nx: =\n")
+    assert value == {"enum": ["!=", "=", "=~"], "x": "="}
+
+
+def test_a_crd_with_an_equals_enum_loads_and_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "crd.yaml").write_text(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+        "metadata: {name: things.example.com}\nspec:\n  versions:\n  - schema:\n"
+        "      openAPIV3Schema:\n        properties:\n          op: {enum: [=, '!=']}\n")
+    loaded = manifests.load([tmp_path])
+    assert loaded.errors == [] and loaded.warnings == []
+    assert loaded.counts["CustomResourceDefinition.apiextensions.k8s.io"].skipped == 1
+
+
+def test_a_yaml_error_names_the_file_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: ok}\n---\nkind: Pod\n"
+                    "metadata:\n  name: [unclosed\n")
+    (error,) = manifests.load([tmp_path]).errors
+    assert str(error).startswith(f"{path}: document 2: invalid YAML at line 8, column 1: ")
+    assert "<unicode string>" not in str(error)
+
+
+def test_tab_indentation_gets_a_hint(tmp_path: Path) -> None:
+    (tmp_path / "tabs.yaml").write_text("kind: Pod\nmetadata:\n\tname: p\n")
+    (error,) = manifests.load([tmp_path]).errors
+    assert "line 3, column 1" in str(error)
+    assert "(a tab: YAML indents with spaces only)" in str(error)
+
+
+def test_an_unrendered_template_gets_a_hint(tmp_path: Path) -> None:
+    (tmp_path / "svc.yaml").write_text(
+        "kind: Service\nmetadata:\n  name: {{ .Release.Name }}\n")
+    (error,) = manifests.load([tmp_path]).errors
+    assert "unrendered template" in str(error) and "helm template" in str(error)
+
+
+def test_a_file_over_the_size_limit_is_an_error_for_that_file_only(tmp_path: Path) -> None:
+    (tmp_path / "big.yaml").write_text("# " + "x" * 200 + "\n")
+    (tmp_path / "ok.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n")
+    loaded = manifests.load([tmp_path], manifests.LoadOptions(max_file_bytes=100))
+    (error,) = loaded.errors
+    assert str(error) == (f"{tmp_path}/big.yaml: 203 bytes, over the 100-byte limit for one "
+                          "file (--max-file-size); not read")
+    assert [p.name for p in loaded.cluster.pods] == ["p"]
+
+
+def test_a_link_to_an_endless_device_is_never_read(tmp_path: Path) -> None:
+    os.symlink("/dev/zero", tmp_path / "zero.yaml")
+    started = time.monotonic()
+    with pytest.raises(Unreadable, match="not a regular file"):
+        documents.read_text(tmp_path / "zero.yaml")
+    loaded = manifests.load([tmp_path])
+    assert time.monotonic() - started < 2
+    assert loaded.errors == [] and "not a regular file" in str(loaded.warnings[0])
+
+
+def test_a_fifo_never_blocks_the_reader(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.yaml")
+    (tmp_path / "ok.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n")
+    done: list[manifests.Loaded] = []
+    reader = threading.Thread(target=lambda: done.append(manifests.load([tmp_path])),
+                              daemon=True)
+    reader.start()
+    reader.join(5)
+    assert done, "loading a folder with a FIFO in it hung"
+    assert [p.name for p in done[0].cluster.pods] == ["p"]
+    with pytest.raises(Unreadable, match="not a regular file"):  # named directly, too
+        documents.read_text(tmp_path / "pipe.yaml")
+
+
+def test_non_utf8_text_is_an_error_and_a_bom_is_fine(tmp_path: Path) -> None:
+    (tmp_path / "latin.yaml").write_bytes(b"kind: Pod\nmetadata: {name: caf\xe9}\n")
+    with pytest.raises(Unreadable, match="not UTF-8"):
+        documents.read_text(tmp_path / "latin.yaml")
+    (tmp_path / "bom.yaml").write_bytes(b"\xef\xbb\xbfkind: Pod\n")
+    assert documents.read_text(tmp_path / "bom.yaml") == "kind: Pod\n"
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+    f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+    f"*{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8))
+
+
+def test_an_alias_bomb_is_refused_quickly_with_a_short_message(tmp_path: Path) -> None:
+    (tmp_path / "bomb.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  ports: [{port: 1}]\n"
+        + "\n".join("  " + line for line in BOMB.splitlines()) + "\n  clusterIP: *i\n")
+    started = time.monotonic()
+    (error,) = manifests.load([tmp_path]).errors
+    assert time.monotonic() - started < 2
+    assert "expands to more than 1,000,000 values through YAML aliases" in str(error)
+    assert len(str(error)) < 300
+
+
+def test_a_large_value_in_a_message_is_cut_short(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
+        f"spec: {{ports: [{{port: 1}}], clusterIP: {'9' * 4000}}}\n")
+    (error,) = manifests.load([tmp_path]).errors
+    assert "is not an IP address" in str(error) and len(str(error)) < 300
+
+
+@pytest.mark.parametrize("name,text", [
+    ("huge.yaml", f"kind: Pod\nmetadata: {{name: {'9' * 5000}}}\n"),
+    ("huge.json", f'{{"kind": "Pod", "metadata": {{"name": {"9" * 5000}}}}}'),
+])
+def test_a_number_python_cannot_hold_is_an_error_for_that_file(tmp_path: Path, name: str,
+                                                               text: str) -> None:
+    (tmp_path / name).write_text(text)
+    (error,) = manifests.load([tmp_path]).errors
+    assert error.file == str(tmp_path / name)
+    assert "a value clusterdns cannot read (Exceeds the limit (4300 digits)" in str(error)
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("deep.json", "[" * 100_000 + "]" * 100_000, "nested deeper than clusterdns can read"),
+    # libyaml stops at a nesting depth of its own, before Python's limit.
+    ("deep.yaml", "a: " + "[" * 100_000 + "]" * 100_000 + "\n",
+     "exceeded maximum nesting depth"),
+])
+def test_nesting_too_deep_to_follow_is_an_error_naming_the_file(
+        tmp_path: Path, name: str, text: str, message: str) -> None:
+    (tmp_path / name).write_text(text)
+    (error,) = manifests.load([tmp_path]).errors
+    assert error.file == str(tmp_path / name) and message in str(error)
+
+
+def test_yaml_errors_are_reported_not_raised() -> None:
+    with pytest.raises(yaml.YAMLError):
+        documents.load_yaml("a: [\n")
