@@ -18,10 +18,12 @@ import gc
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -37,6 +39,7 @@ from ..zone.build import Zone
 from .config import Config
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 QUIET_SECONDS = 0.1  # an editor's save, a ConfigMap swap: bursts a few milliseconds long
 MAX_DELAY_SECONDS = 0.5  # a folder that never goes quiet still reloads twice a second
@@ -209,6 +212,36 @@ def _retire(retired: list[Cluster | Zone | None], new: Cluster) -> ClusterChange
     return compare(old if isinstance(old, Cluster) else Cluster(), new)
 
 
+def in_daemon_thread(func: Callable[..., T], *args: object) -> asyncio.Future[T]:
+    """`func(*args)` in a thread of its own, as a future of the running loop.
+
+    Not the loop's default executor: `asyncio.run` waits for that one's threads at exit,
+    so a read stuck in the kernel (a hung network mount) would keep the process from
+    stopping. A daemon thread is left behind instead, and a cancelled wait abandons it.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: T | None, error: BaseException | None) -> None:
+        if future.cancelled():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(outcome)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            outcome, error = func(*args), None
+        except BaseException as exc:  # handed to the awaiting task
+            outcome, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            loop.call_soon_threadsafe(settle, outcome, error)
+
+    threading.Thread(target=run, name=f"clusterdns-{func.__name__}", daemon=True).start()
+    return future
+
+
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
     """Build a zone with the cyclic garbage collector off, and keep it off that zone after.
@@ -302,7 +335,7 @@ class Reloader:
 
     async def reload(self, force: bool = False) -> None:
         """Load the files, build a zone in an executor thread, and swap it in if it changed."""
-        attempt = await self._loop.run_in_executor(None, self._attempt, force)
+        attempt = await in_daemon_thread(self._attempt, force)
         state = self.state
         state.last_attempt_at = time.time()
         state.last_duration = attempt.seconds
@@ -335,7 +368,7 @@ class Reloader:
         state.reloads += 1
         # Counting the changes and freeing the old zone (a million objects for 10,000
         # services) happen after the swap and off the loop, so neither delays an answer.
-        changes = await self._loop.run_in_executor(None, _retire, retired, attempt.cluster)
+        changes = await in_daemon_thread(_retire, retired, attempt.cluster)
         log.info("reload: %s; %d records; %.1f ms%s", changes.text(),
                  attempt.zone.stats["records"], attempt.seconds * 1000, recovered)
 

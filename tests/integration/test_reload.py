@@ -297,3 +297,20 @@ def test_no_question_is_lost_or_answered_wrong_while_files_change(
     assert result["lost"] == 0 and result["wrong"] == 0, result
     assert result["asked"] >= 10000
     assert reloads >= 20
+
+
+def test_sigterm_during_a_long_reload_stops_at_once(start_server, tmp_path: Path) -> None:
+    """The reload runs in a thread the exit does not wait for: stopping never waits for
+    a slow build, or a read stuck in the kernel."""
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    (folder / "a.yaml").write_text(service("a", "10.96.0.1"))
+    server = start_server("--manifests", str(folder))
+    big = "---\n".join(service(f"s{i}", f"10.{97 + i // 60000}.{i // 250 % 240}.{i % 250 + 1}")
+                       for i in range(30_000))
+    (folder / "big.yaml").write_text(big)  # several seconds of loading and building
+    time.sleep(0.5)  # past the quiet period: the reload is under way
+    assert not server.lines_matching(r"reload: services")
+    started = time.monotonic()
+    assert server.stop() == 0
+    assert time.monotonic() - started < 1.5
