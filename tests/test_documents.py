@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clusterdns.source import documents, manifests
 from clusterdns.source.documents import Unreadable
@@ -143,6 +145,18 @@ def test_nesting_too_deep_to_follow_is_an_error_naming_the_file(
     (tmp_path / name).write_text(text)
     (error,) = manifests.load([tmp_path]).errors
     assert error.file == str(tmp_path / name) and message in str(error)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(["---", "----", "\n", "a", " ", "\t", "\r", "-", "...\n"]),
+                max_size=14).map("".join))
+def test_split_cuts_at_every_document_start_and_nowhere_else(text: str) -> None:
+    pieces = documents.split(text)
+    assert "".join(pieces) == text
+    assert all(documents.DOCUMENT_START.match(piece) for piece in pieces[1:])
+    for piece in pieces:  # no marker line left inside a piece
+        assert not any(documents.DOCUMENT_START.match(piece, i + 1)
+                       for i, c in enumerate(piece) if c == "\n")
 
 
 def test_yaml_errors_are_reported_not_raised() -> None:

@@ -93,8 +93,20 @@ def _too_big(size: int, limit: int) -> str:
 
 
 def split(text: str) -> list[str]:
-    """`text` cut at every line that starts a document (the first piece may hold none)."""
-    bounds = [0, *(m.start() for m in DOCUMENT_START.finditer(text)), len(text)]
+    """`text` cut at every line that starts a document (the first piece may hold none).
+
+    `str.find` rather than a regular expression over the whole text: a regex search
+    holds the interpreter lock from one match to the next, tens of milliseconds in a
+    big file, while the server's answers wait.
+    """
+    bounds = [0]
+    line = 0  # the start of a line that may start a document
+    while line != -1:
+        if DOCUMENT_START.match(text, line):
+            bounds.append(line)
+        found = text.find("\n---", line)
+        line = found + 1 if found != -1 else -1
+    bounds.append(len(text))
     return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 

@@ -1,0 +1,159 @@
+"""How long an in-zone answer waits while a big reload runs: the stall a reload causes.
+
+A real `clusterdns serve` holds a big zone; a second process asks an unchanged name over
+UDP, one question at a time, every 2 ms, and records each answer's latency; meanwhile the
+manifests change so that every reload rebuilds a big part of the zone. Figures: latency
+p50, p99, p99.9 and the worst, over the questions asked while reloads ran, and how many
+waited more than 5 ms, 50 ms, or got no answer within 1 s. The design's target: no
+in-zone answer delayed by more than a few milliseconds, however big the change.
+
+    .venv/bin/python bench/reload_stall.py [--shape endpoints|services] [--size N] [--reloads 3]
+
+`endpoints`: one headless Service with N endpoints (the edit adds one); `services`:
+N Services with 3 endpoints each in one file (the edit changes every tenth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import dnslib
+from servers import Server, free_port, running
+
+PROBE = "probe.quiet.svc.cluster.local"
+QUIET = ("apiVersion: v1\nkind: Service\nmetadata: {name: probe, namespace: quiet}\n"
+         "spec: {clusterIP: 10.111.255.250, ports: [{port: 80}]}\n")
+
+
+def endpoints_shape(size: int, generation: int) -> str:
+    """One headless Service with `size` + `generation` ready endpoints."""
+    addresses = "".join(f"  - ip: 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n"
+                        for i in range(1, size + generation + 1))
+    return ("apiVersion: v1\nkind: Service\nmetadata: {name: big, namespace: load}\n"
+            "spec: {clusterIP: None, ports: [{name: http, port: 80}]}\n---\n"
+            "apiVersion: v1\nkind: Endpoints\nmetadata: {name: big, namespace: load}\n"
+            f"subsets:\n- addresses:\n{addresses}  ports:\n  - {{name: http, port: 80}}\n")
+
+
+def services_shape(size: int, generation: int) -> str:
+    """`size` Services with 3 endpoints each; every tenth one's port follows `generation`."""
+    docs = []
+    for i in range(size):
+        port = 80 + generation if i % 10 == 0 else 80
+        docs.append(f"apiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: load}}\n"
+                    f"spec: {{clusterIP: 10.{96 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}, "
+                    f"ports: [{{name: http, port: {port}}}]}}\n")
+        ips = "".join(f"  - ip: 10.{128 + (i >> 14)}.{(i >> 6) & 255}.{(i & 63) * 4 + j}\n"
+                      for j in range(3))
+        docs.append(f"apiVersion: v1\nkind: Endpoints\nmetadata: {{name: s{i}, namespace: load}}"
+                    f"\nsubsets:\n- addresses:\n{ips}  ports:\n  - {{name: http, port: 80}}\n")
+    return "---\n".join(docs)
+
+
+SHAPES = {"endpoints": endpoints_shape, "services": services_shape}
+
+
+class Prober(threading.Thread):
+    """Asks PROBE every `every` seconds, one at a time, recording each latency (None for
+    no answer within `timeout`)."""
+
+    def __init__(self, port: int, every: float = 0.002, timeout: float = 1.0) -> None:
+        super().__init__(daemon=True)
+        self.port, self.every, self.timeout = port, every, timeout
+        self.samples: list[tuple[float, float | None]] = []  # (sent at, latency)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(self.timeout)
+            for ident in range(1, 10**9):
+                if self.stop.is_set():
+                    return
+                query = dnslib.DNSRecord.question(PROBE, "A")
+                query.header.id = ident & 0xFFFF
+                sent = time.perf_counter()
+                sock.sendto(query.pack(), ("127.0.0.1", self.port))
+                latency = None
+                try:
+                    while True:
+                        data = sock.recv(4096)
+                        if data[:2] == query.pack()[:2]:
+                            latency = time.perf_counter() - sent
+                            break
+                except TimeoutError:
+                    pass
+                self.samples.append((sent, latency))
+                time.sleep(max(0.0, self.every - (time.perf_counter() - sent)))
+
+
+def measure(shape: str = "endpoints", size: int = 100_000, reloads: int = 3) -> dict[str, float]:
+    """Latency figures of the questions asked while `reloads` big reloads ran."""
+    make = SHAPES[shape]
+    with tempfile.TemporaryDirectory(prefix="clusterdns-stall-") as tmp:
+        folder = Path(tmp, "manifests")
+        folder.mkdir()
+        (folder / "quiet.yaml").write_text(QUIET)
+        big = folder / "big.yaml"
+        big.write_text(make(size, 0))
+        port = free_port()
+        argv = [sys.executable, "-m", "clusterdns", "serve", "--manifests", str(folder),
+                "--listen", f"127.0.0.1:{port}", "--upstream", "none", "--state",
+                str(Path(tmp, "state.json"))]
+        with running(Server("clusterdns", argv, Path(tmp, "server.log"), port)) as server:
+            server.wait_ready(PROBE)
+            prober = Prober(port)
+            prober.start()
+            time.sleep(0.5)
+            windows = []
+            log_lines = 0
+            for generation in range(1, reloads + 1):
+                started = time.perf_counter()
+                big.write_text(make(size, generation))
+                deadline = started + 120
+                while time.perf_counter() < deadline:
+                    lines = server.log.read_text().splitlines()
+                    if sum("reload:" in line for line in lines) > log_lines:
+                        log_lines += 1
+                        break
+                    time.sleep(0.05)
+                else:
+                    raise RuntimeError("no reload logged:\n" + server.log_tail())
+                time.sleep(0.3)  # the retired zone is freed after the log line
+                windows.append((started, time.perf_counter()))
+            prober.stop.set()
+            prober.join(5)
+            print(server.log_tail(reloads + 1), file=sys.stderr)
+    during = [lat for sent, lat in prober.samples
+              if any(a <= sent <= b for a, b in windows)]
+    answered = sorted(lat * 1000 for lat in during if lat is not None)
+    q = statistics.quantiles(answered, n=1000) if len(answered) > 1 else [0.0] * 999
+    return {
+        "questions": len(during), "unanswered": sum(lat is None for lat in during),
+        "p50_ms": q[499], "p99_ms": q[989], "p999_ms": q[998],
+        "max_ms": answered[-1] if answered else float("nan"),
+        "over_5ms": sum(lat > 5 for lat in answered),
+        "over_50ms": sum(lat > 50 for lat in answered),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shape", choices=SHAPES, default="endpoints")
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--reloads", type=int, default=3)
+    args = parser.parse_args()
+    figures = measure(args.shape, args.size, args.reloads)
+    print(f"{args.shape} x {args.size:,}, {args.reloads} reloads: "
+          + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+                      for k, v in figures.items()))
+
+
+if __name__ == "__main__":
+    main()
