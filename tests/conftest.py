@@ -22,6 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "manifests"
 FIXTURES = Path(__file__).resolve().parent / "manifests"
 _READY = re.compile(r"serving \S+ .* on (?P<addrs>.+) \(udp\+tcp\)")
+# A server turns every exception on the answer path into SERVFAIL and goes on, so a bug
+# shows only in its log: these lines fail the test that started it, unless it expects them.
+BUG_IN_LOG = re.compile(r"Traceback \(most recent call last\)|answering .* failed|"
+                        r"forwarding .* failed|reload failed")
 
 
 class ServerProcess:
@@ -31,10 +35,12 @@ class ServerProcess:
     resolv.conf may point off the host, and no test may ever forward there.
     """
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], env: dict[str, str] | None = None,
+                 allow_errors: bool = False) -> None:
         if args[:1] == ["serve"] and "--upstream" not in args:
             args = [*args, "--upstream", "none"]
         self.args = args
+        self.allow_errors = allow_errors
         self.lines: list[str] = []
         self.host = ""
         self.port = 0
@@ -91,6 +97,7 @@ class ServerProcess:
         return send(request, self.host, port=self.port, timeout=timeout)
 
     def stop(self) -> int:
+        """SIGTERM (then SIGKILL) the server; fails if its log shows a bug (BUG_IN_LOG)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -98,6 +105,9 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if not self.allow_errors:
+            bugs = self.lines_matching(BUG_IN_LOG.pattern)
+            assert not bugs, "the server logged a bug:\n" + self.log
         return self.proc.returncode
 
 
@@ -116,10 +126,10 @@ def start_server() -> Iterator:
     """Start servers with given CLI args (after `serve`); all are stopped at teardown."""
     started: list[ServerProcess] = []
 
-    def start(*args: str, listen: str = "127.0.0.1:0", env: dict[str, str] | None = None
-              ) -> ServerProcess:
+    def start(*args: str, listen: str = "127.0.0.1:0", env: dict[str, str] | None = None,
+              allow_errors: bool = False) -> ServerProcess:
         extra = [] if "--listen" in args else ["--listen", listen]
-        server = ServerProcess(["serve", *args, *extra], env=env)
+        server = ServerProcess(["serve", *args, *extra], env=env, allow_errors=allow_errors)
         started.append(server)
         return server
 
@@ -142,6 +152,13 @@ def dig(server: ServerProcess, *args: str) -> str:
         pytest.fail("dig is missing: `make test` installs bind9-dnsutils")
     command = ["dig", f"@{server.host}", "-p", str(server.port), "+time=2", "+tries=1", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=20).stdout
+
+
+def records_in_order(message: dns.message.Message, section: str = "answer") -> tuple[str, ...]:
+    """`name TTL TYPE rdata` strings of one section, in the order they came."""
+    return tuple(f"{rrset.name.to_text().lower()} {rrset.ttl} "
+                 f"{dns.rdatatype.to_text(rrset.rdtype)} {rdata.to_text()}"
+                 for rrset in getattr(message, section) for rdata in rrset)
 
 
 def rrset_values(message: dns.message.Message, section: str = "answer") -> set[str]:

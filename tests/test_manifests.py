@@ -48,6 +48,13 @@ def test_reads_yaml_yml_json_recursively_and_skips_hidden(tmp_path: Path) -> Non
     assert sorted(s.name for s in cluster.services) == ["a", "b", "c"]
 
 
+def test_a_single_file_root_reads_that_file_only(tmp_path: Path) -> None:
+    one = write(tmp_path, "svc.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: mine}\n")
+    write(tmp_path, "sibling.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: theirs}\n")
+    write(tmp_path, "sub/deeper.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: deep}\n")
+    assert [p.name for p in manifests.load([one]).cluster.pods] == ["mine"]
+
+
 def test_single_file_and_several_roots(tmp_path: Path) -> None:
     one = write(tmp_path, "one/x.yaml", "kind: Pod\nmetadata: {name: x}\n")
     write(tmp_path, "two/y.yaml", "kind: Pod\nmetadata: {name: y, namespace: other}\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -36,12 +37,28 @@ def test_udp_and_tcp_share_one_port() -> None:
         tcp.close()
 
 
+def _open_sockets() -> set[str]:
+    """The socket inodes this process holds open, from /proc."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(Path("/proc/self/fd", fd))
+        except FileNotFoundError:  # the descriptor listdir itself had open
+            continue
+        if target.startswith("socket:"):
+            found.add(target)
+    return found
+
+
 def test_bind_all_is_all_or_nothing() -> None:
     taken_udp, taken_tcp = server.bind_sockets("127.0.0.1", 0)
     port = taken_udp.getsockname()[1]
     try:
-        with pytest.raises(OSError):
+        before = _open_sockets()
+        with pytest.raises(server.ListenError) as failure:
             server.bind_all((("127.0.0.1", 0), ("127.0.0.1", port)))
+        assert (failure.value.host, failure.value.port) == ("127.0.0.1", port)
+        assert _open_sockets() == before  # the first address's pair was closed again
     finally:
         taken_udp.close()
         taken_tcp.close()

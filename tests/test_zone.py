@@ -183,6 +183,15 @@ def test_a_build_from_the_previous_zone_is_the_same_as_a_fresh_one(
                 assert second.nodes[name] is first.nodes[name]
 
 
+def test_an_unchanged_service_is_shared_with_the_previous_zone() -> None:
+    # The property test above checks sharing only where it happened; this one requires it.
+    first = zone.build(web_cluster(), serial=1)
+    second = zone.build(web_cluster(), serial=2, previous=first)
+    name = "w.default.svc.cluster.local."
+    assert second.parts[("default", "w")] is first.parts[("default", "w")]
+    assert second.nodes[name] is first.nodes[name]
+
+
 def test_previous_zone_with_other_rules_is_not_used() -> None:
     first = zone.build(web_cluster(), ZoneSettings(ttl=5))
     second = zone.build(web_cluster(), ZoneSettings(ttl=30), previous=first)

@@ -81,6 +81,8 @@ def pod_resolv_conf(tmp_path: Path, namespace: str = "default") -> Path:
 
 
 def getent(resolv: Path, name: str) -> str:
+    """`getent hosts NAME` in a private mount namespace with `resolv` as its resolv.conf:
+    its output, or "" when getent says the name does not exist (exit status 2)."""
     nsswitch = resolv.parent / "nsswitch.conf"
     nsswitch.write_text("hosts: dns\n")
     script = (
@@ -90,6 +92,9 @@ def getent(resolv: Path, name: str) -> str:
     )
     result = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True,
                             text=True, timeout=30)
+    # 2 is getent's "not found"; anything else (a failed mount: 32) is a broken test.
+    assert result.returncode in (0, 2), f"getent exited {result.returncode}: {result.stderr}"
+    assert (result.returncode == 0) == bool(result.stdout.strip())
     return result.stdout.strip()
 
 
