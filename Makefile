@@ -8,13 +8,15 @@ BIN     = $(VENV)/bin
 LISTEN ?= 127.0.0.1:1053
 # e.g. make bench BENCH_ARGS='--repeat 5' on a noisy machine (bench/run.py --help)
 BENCH_ARGS ?=
+# e.g. make mutate MUTATE_ARGS='--seconds 300 --module clusterdns/zone/answer.py'
+MUTATE_ARGS ?=
 
 # Debian packages the tests drive as real clients and peers: dig, and dnsmasq as an upstream.
 TEST_DEBS  = bind9-dnsutils dnsmasq-base
 BENCH_DEBS = dnsperf dnsmasq-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench debs-test debs-bench clean
+.PHONY: run test lint bench mutate debs-test debs-bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
@@ -36,6 +38,11 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed debs-bench
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Small deliberate bugs in the pure core and the wire code, each run against its module's
+# tests; prints the survivors and the score.
+mutate: $(BIN)/.installed
+	$(BIN)/python bench/mutate.py $(MUTATE_ARGS)
 
 # Install only the Debian packages that are missing, so repeated runs need no network.
 define apt_install

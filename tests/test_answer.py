@@ -6,7 +6,7 @@ import pytest
 
 from clusterdns.source import manifests
 from clusterdns.zone import build as zone
-from clusterdns.zone.answer import FORWARD, Reply, answer
+from clusterdns.zone.answer import FORWARD, MAX_CNAME_CHAIN, Reply, answer
 from clusterdns.zone.records import (
     AXFR,
     NOERROR,
@@ -70,6 +70,26 @@ def test_reverse_names_not_owned_are_forwarded(cluster_zone: zone.Zone) -> None:
 def test_zone_transfers_are_refused(cluster_zone: zone.Zone) -> None:
     reply = answer(cluster_zone, "cluster.local.", AXFR)
     assert isinstance(reply, Reply) and reply.rcode == REFUSED
+    assert not reply.authoritative  # a refusal speaks for no data: AA off
+
+
+@pytest.mark.parametrize(("links", "followed"), [(MAX_CNAME_CHAIN, True),
+                                                 (MAX_CNAME_CHAIN + 1, False)])
+def test_a_cname_chain_is_followed_up_to_the_limit(links: int, followed: bool) -> None:
+    from clusterdns.source.model import Cluster, Service
+
+    services = [Service("default", f"a{i}", type="ExternalName",
+                        external_name=f"a{i + 1}.default.svc.cluster.local")
+                for i in range(links)]
+    services.append(Service("default", f"a{links}", cluster_ips=("10.96.0.9",)))
+    built = zone.build(Cluster(services=tuple(services), namespaces=frozenset({"default"})))
+    reply = answer(built, "a0.default.svc.cluster.local", A)
+    assert isinstance(reply, Reply) and reply.rcode == NOERROR
+    if followed:  # every link, then the address
+        assert [r.rtype for r in reply.answer] == [5] * links + [A] and not reply.authority
+    else:  # as far as the limit, then the SOA: the client may ask again from there
+        assert [r.rtype for r in reply.answer] == [5] * (MAX_CNAME_CHAIN + 1)
+        assert reply.authority == (built.soa,)
 
 
 def test_out_of_zone_externalname_target_is_left_to_chase(cluster_zone: zone.Zone) -> None:
