@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from . import dnspolicy, poddns, podfile, resolvconf, snapshot
+from . import dnspolicy, podfile, resolvconf, snapshot
 from .serve.access import DEFAULT_RECURSION_CLIENTS, ClientRanges
 from .serve.cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL
 from .serve.config import DEFAULT_LISTEN, Config
@@ -26,6 +26,7 @@ from .serve.upstream import (
     is_local_address,
     is_own_address,
 )
+from .source import poddns
 from .source import state as states
 from .source.addresses import DEFAULT_CIDRS, DEFAULT_POD_CIDRS
 from .source.documents import DEFAULT_MAX_FILE_BYTES

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from .poddns import CLUSTER_FIRST, CLUSTER_FIRST_WITH_HOST_NET, DEFAULT, NONE, PodDNS
 from .resolvconf import DNSConfig, Option
+from .source.poddns import CLUSTER_FIRST, CLUSTER_FIRST_WITH_HOST_NET, DEFAULT, NONE, PodDNS
 
 # The validation limits the kubelet applies since ExpandedDNSConfig went GA (1.28); the
 # legacy 6 domains / 256 characters are gone.

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from .poddns import POD_SPEC_PATHS, PodDNS, from_pod_spec
 from .source.manifests import ManifestError
+from .source.poddns import POD_SPEC_PATHS, PodDNS, from_pod_spec
 
 
 def first_pod(file: str, text: str, namespace: str | None = None

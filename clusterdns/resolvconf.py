@@ -12,8 +12,9 @@ import json
 import shlex
 from dataclasses import dataclass
 
+from .source.poddns import Option
+
 # One `options` entry: ("ndots", "5") is `ndots:5`, ("edns0", None) the bare `edns0`.
-Option = tuple[str, str | None]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from clusterdns.dnspolicy import fit_limits, merge_options, pod_dns
-from clusterdns.poddns import (
+from clusterdns.resolvconf import DNSConfig, Option
+from clusterdns.source.poddns import (
     CLUSTER_FIRST,
     CLUSTER_FIRST_WITH_HOST_NET,
     DEFAULT,
@@ -17,7 +18,6 @@ from clusterdns.poddns import (
     PodDNS,
     PodDNSConfig,
 )
-from clusterdns.resolvconf import DNSConfig, Option
 
 SEARCH_LIMIT = ("DNSConfigForming: Search Line limits were exceeded, some search paths have "
                 "been omitted, the applied search line is: ")

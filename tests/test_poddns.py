@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from clusterdns.poddns import POD_SPEC_PATHS, PodDNS, PodDNSConfig, from_pod_spec
 from clusterdns.podfile import first_pod
+from clusterdns.source.poddns import POD_SPEC_PATHS, PodDNS, PodDNSConfig, from_pod_spec
 
 SPEC = {
     "dnsPolicy": "None",

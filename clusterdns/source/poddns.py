@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .resolvconf import Option
+# A resolv.conf option: name and value (`ndots:5`), or a bare flag (`edns0`, value None).
+Option = tuple[str, str | None]
 
 CLUSTER_FIRST = "ClusterFirst"
 CLUSTER_FIRST_WITH_HOST_NET = "ClusterFirstWithHostNet"
