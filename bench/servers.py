@@ -107,9 +107,12 @@ class Process:
         self.name = name
         self.argv = argv
         self.log = log
+        # A clusterdns keeps its state file (derived addresses, serial) beside the log, not
+        # in the user's ~/.local/state, so no run leaves one behind or reads an old one.
+        env = {**os.environ, "XDG_STATE_HOME": str(log.parent / f"{log.stem}-state")}
         with log.open("wb") as out:
             self.popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL)
+                                          stdin=subprocess.DEVNULL, env=env)
 
     @property
     def pid(self) -> int:

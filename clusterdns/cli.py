@@ -6,6 +6,7 @@ import asyncio
 import errno
 import ipaddress
 import logging
+import os
 import socket
 import sys
 from collections.abc import Callable, Iterable
@@ -26,7 +27,7 @@ from .serve.upstream import (
     is_local_address,
     is_own_address,
 )
-from .source import poddns
+from .source import manifests, poddns
 from .source import state as states
 from .source.addresses import DEFAULT_CIDRS, DEFAULT_POD_CIDRS
 from .source.documents import DEFAULT_MAX_FILE_BYTES
@@ -399,9 +400,14 @@ def records(paths: tuple[str, ...], domain: str, ttl: int, pods: str,
 
 
 @main.command("resolv-conf")
-@click.option("--pod", "pod_file", metavar="FILE",
+@click.option("--pod", "pod_ref", metavar="FILE|NS/NAME",
               help="A Pod manifest, or a workload's (Deployment, StatefulSet, DaemonSet, "
-                   "ReplicaSet, ReplicationController, Job, CronJob): the first in the file.")
+                   "ReplicaSet, ReplicationController, Job, CronJob): the first in the file. "
+                   "Or NS/NAME: a pod in --manifests, made from a workload or written, or a "
+                   "workload there (its first pod).")
+@click.option("--manifests", "paths", multiple=True, default=("manifests",), show_default=True,
+              type=click.Path(allow_dash=True),
+              help="Where --pod NS/NAME is looked up (repeatable).")
 @click.option("--namespace", help="The pod's namespace, when its manifest names none "
               "[default: default].")
 @click.option("--dns-policy", type=click.Choice(poddns.DNS_POLICIES),
@@ -417,14 +423,14 @@ def records(paths: tuple[str, ...], domain: str, ttl: int, pods: str,
                    "'' for none.")
 @click.option("--docker", is_flag=True,
               help="Print the docker run flags and compose keys instead of the file.")
-def resolv_conf(pod_file: str | None, namespace: str | None, dns_policy: str | None,
-                nameservers: tuple[str, ...], domain: str, host_resolv_conf: str,
-                docker: bool) -> None:
+def resolv_conf(pod_ref: str | None, paths: tuple[str, ...], namespace: str | None,
+                dns_policy: str | None, nameservers: tuple[str, ...], domain: str,
+                host_resolv_conf: str, docker: bool) -> None:
     """Print the resolv.conf the kubelet writes for a pod, pointed at clusterdns.
 
     Warnings the kubelet would raise as events go to stderr.
     """
-    pod = _pod_to_resolve(pod_file, namespace)
+    pod = _pod_to_resolve(pod_ref, namespace, paths)
     if dns_policy:
         pod = replace(pod, dns_policy=dns_policy)
     config, warnings = dnspolicy.pod_dns(pod, _host_resolv_conf(host_resolv_conf),
@@ -434,14 +440,15 @@ def resolv_conf(pod_file: str | None, namespace: str | None, dns_policy: str | N
     click.echo(resolvconf.docker(config) if docker else resolvconf.render(config), nl=False)
 
 
-def _pod_to_resolve(pod_file: str | None, namespace: str | None) -> poddns.PodDNS:
-    """The pod --pod names, or a plain pod in --namespace without one.
-
-    This is where `--pod NS/NAME` (a pod looked up in --manifests, workload pods included)
-    joins: whatever finds the pod hands on its PodDNS (`poddns.from_pod_spec`).
-    """
-    if pod_file is None:
+def _pod_to_resolve(pod_ref: str | None, namespace: str | None,
+                    paths: tuple[str, ...]) -> poddns.PodDNS:
+    """The pod --pod names (a file, or NS/NAME in --manifests), or a plain pod in
+    --namespace without one."""
+    if pod_ref is None:
         return poddns.PodDNS(namespace=namespace or "default")
+    if not os.path.exists(pod_ref) and pod_ref.count("/") == 1:
+        return _pod_in_manifests(pod_ref, paths, namespace or "default")
+    pod_file = pod_ref
     try:
         with open(pod_file, encoding="utf-8") as file:
             text = file.read()
@@ -453,6 +460,27 @@ def _pod_to_resolve(pod_file: str | None, namespace: str | None) -> poddns.PodDN
             click.echo(f"error: {error}", err=True)
         sys.exit(1)
     return pod
+
+
+def _pod_in_manifests(ref: str, paths: tuple[str, ...], namespace: str) -> poddns.PodDNS:
+    """The DNS settings of pod NS/NAME in `paths`: a written pod, a pod a workload makes
+    (`shop/web-0`), or a workload's first pod (`shop/web`)."""
+    wanted_namespace, _, name = ref.partition("/")
+    loaded = manifests.load(paths, LoadOptions(namespace=namespace))
+    if loaded.errors:
+        for error in loaded.errors:
+            click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    pods = [p for p in loaded.cluster.pods if p.namespace == wanted_namespace]
+    found = next((p for p in pods if p.name == name), None) or next(
+        (p for p in pods if p.owner.endswith(f" {wanted_namespace}/{name}")), None)
+    if found is None or found.dns is None:
+        known = sorted({p.name for p in pods} | {p.owner.partition("/")[2] for p in pods
+                                                 if p.owner})
+        hint = f"; pods and workloads there: {', '.join(known[:12])}" if known else ""
+        raise click.BadParameter(f"no pod or workload {ref} in {', '.join(paths)}{hint}",
+                                 param_hint="--pod")
+    return found.dns
 
 
 def _host_resolv_conf(path: str) -> resolvconf.DNSConfig | None:

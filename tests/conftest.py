@@ -111,6 +111,20 @@ class ServerProcess:
         return self.proc.returncode
 
 
+@pytest.fixture(autouse=True, scope="session")
+def session_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Servers shared by a module start before any test's own state folder is set up:
+    they keep theirs here, never in the developer's ~/.local/state."""
+    folder = tmp_path_factory.mktemp("session-state")
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["XDG_STATE_HOME"]
+    else:
+        os.environ["XDG_STATE_HOME"] = before
+
+
 @pytest.fixture(autouse=True)
 def private_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
                   ) -> Path:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .poddns import PodDNS
+
 CLUSTER_IP = "ClusterIP"
 NODE_PORT = "NodePort"
 LOAD_BALANCER = "LoadBalancer"
@@ -88,6 +90,7 @@ class Pod:
     ready: bool = True
     container_ports: tuple[tuple[str, int], ...] = ()
     owner: str = ""  # "StatefulSet shop/db" for a generated pod; "" for a written one
+    dns: PodDNS | None = None  # what the kubelet reads to write its resolv.conf
 
     @property
     def key(self) -> tuple[str, str]:
@@ -107,6 +110,7 @@ class PodTemplate:
     hostname: str = ""
     subdomain: str = ""
     container_ports: tuple[tuple[str, int], ...] = ()
+    dns: PodDNS | None = None
 
 
 @dataclass(frozen=True, slots=True)

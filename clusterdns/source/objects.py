@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import poddns
 from .model import (
     EXTERNAL_NAME,
     NO_PORT,
@@ -300,7 +301,7 @@ def _parse_pod(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) -> P
             doc.error(f"status.conditions[{i}]", "must be a mapping")
         elif condition.get("type") == "Ready" and str(condition.get("status")) != "True":
             ready = False
-    template = _pod_template(doc, obj, "")
+    template = _pod_template(doc, obj, "", namespace)
     return Pod(
         namespace=namespace,
         name=name,
@@ -310,12 +311,13 @@ def _parse_pod(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) -> P
         ips=tuple(ips),
         ready=ready,
         container_ports=template.container_ports,
+        dns=template.dns,
     )
 
 
-def _pod_template(doc: Doc, obj: Mapping[str, Any], path: str) -> PodTemplate:
-    """The labels, hostname, subdomain and named container ports of a Pod, or of a
-    workload's `spec.template` (`path` says where `obj` is)."""
+def _pod_template(doc: Doc, obj: Mapping[str, Any], path: str, namespace: str) -> PodTemplate:
+    """The labels, hostname, subdomain, named container ports and DNS settings of a Pod in
+    `namespace`, or of a workload's `spec.template` (`path` says where `obj` is)."""
     where = f"{path}." if path else ""
     meta = _mapping(doc, obj, "metadata", f"{where}metadata")
     spec = _mapping(doc, obj, "spec", f"{where}spec")
@@ -330,11 +332,15 @@ def _pod_template(doc: Doc, obj: Mapping[str, Any], path: str) -> PodTemplate:
                 if number:
                     container_ports.append((str(port["name"]), number))
     labels = _string_map(doc, meta, "labels", f"{where}metadata.labels")
+    dns, problems = poddns.from_pod_spec(namespace, spec)
+    for field_path, message in problems:
+        doc.error(f"{where}spec.{field_path}", message)
     return PodTemplate(
         labels=tuple(sorted(labels.items())),
         hostname=_label(doc, spec.get("hostname"), f"{where}spec.hostname").lower(),
         subdomain=_label(doc, spec.get("subdomain"), f"{where}spec.subdomain").lower(),
         container_ports=tuple(container_ports),
+        dns=dns,
     )
 
 
@@ -353,7 +359,7 @@ def _parse_workload(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any])
     kind = str(obj["kind"])
     spec = _mapping(doc, obj, "spec", "spec")
     template = _pod_template(doc, _mapping(doc, spec, "template", "spec.template"),
-                             "spec.template")
+                             "spec.template", namespace)
     replicas = 1 if kind not in ("Job", "DaemonSet") else 0
     service_name, first, indexed = "", 0, False
     if kind == "Job":

@@ -86,6 +86,7 @@ def _pod(workload: Workload, name: str, hostname: str, extra: dict[str, str]) ->
         subdomain=subdomain,
         container_ports=template.container_ports,
         owner=workload.owner,
+        dns=template.dns,
     )
 
 

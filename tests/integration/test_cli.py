@@ -240,3 +240,20 @@ def test_verbose_works_after_the_command_without_watchdog_noise(start_server,
     server.wait_for_log(r"reload: ")
     assert server.lines_matching(rf" DEBUG watching {folder} and below$")  # -v took effect
     assert not server.lines_matching(r"DEBUG (in-event|InotifyEvent|watchdog)")
+
+
+def test_resolv_conf_for_a_pod_a_workload_makes(tmp_path: Path) -> None:
+    apps = ROOT / "tests" / "manifests" / "apps" / "stateful"
+    host = tmp_path / "resolv.conf"
+    host.write_text("nameserver 192.0.2.53\nsearch corp.example\noptions timeout:2\n")
+    common = ["--manifests", str(apps), "--host-resolv-conf", str(host)]
+    web = run("resolv-conf", "--pod", "data/db-3", *common)
+    assert web.returncode == 0, web.stderr
+    assert web.stdout == ("search data.svc.cluster.local svc.cluster.local cluster.local "
+                          "corp.example\nnameserver 127.0.0.1\noptions ndots:5\n")
+    # A DaemonSet on the host network falls back to the node's resolver (ClusterFirst).
+    agent = run("resolv-conf", "--pod", "default/node-agent", *common)
+    assert agent.stdout == "search corp.example\nnameserver 192.0.2.53\noptions timeout:2\n"
+    missing = run("resolv-conf", "--pod", "data/nope", *common)
+    assert missing.returncode == 2
+    assert "no pod or workload data/nope in" in missing.stderr and "db-3" in missing.stderr
