@@ -3,7 +3,8 @@
 It answers from zone-file lines, counts every question it sees (so a test can tell a
 cache hit from a forward), and can misbehave on purpose: stay silent, truncate every UDP
 reply so the client must retry over TCP, send a stray reply with the wrong ID first,
-answer slowly so identical questions overlap, or answer everything with one rcode.
+answer slowly so identical questions overlap, answer everything with one rcode, or send
+whatever bytes a test's function makes of the query.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -44,6 +45,8 @@ class UpstreamServer:
     delay: float = 0.0
     rcode: int | None = None  # answer every question with this rcode and no records
     negative_ttl: int = 60
+    # The raw reply to a query's bytes, instead of an answer from `zone`.
+    respond_with: Callable[[bytes], bytes] | None = None
     host: str = HOST
     asked: list[Asked] = field(default_factory=list)
     port: int = 0
@@ -121,6 +124,8 @@ class UpstreamServer:
             return None
         if self.delay:
             time.sleep(self.delay)
+        if self.respond_with is not None:
+            return self.respond_with(data)
         reply = query.reply()
         if self.rcode is not None:
             reply.header.rcode = self.rcode

@@ -19,8 +19,6 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from dnslib import DNSRecord
-
 from ..source.manifests import FileCache
 from ..source.model import Cluster
 from ..zone.answer import FORWARD, Reply, answer
@@ -30,6 +28,7 @@ from . import wire
 from .access import DEFAULT_RECURSION_CLIENTS, ClientRanges, exposure_warning
 from .cache import Cache
 from .config import Config
+from .forwarded import Forwarded
 from .packed import PackedAnswers
 from .reload import Reloader
 from .upstream import Forwarder, Question
@@ -77,13 +76,15 @@ class Responder:
         """`respond` without the stored replies: parse, answer, pack, and store if it may."""
         try:
             query = wire.parse_query(data)
-        except wire.MalformedQuery:
+        except (wire.MalformedQuery, RecursionError):
+            # Nothing here recurses on packet data; should that ever change, a hostile
+            # packet must still cost one FORMERR, not a traceback.
             return wire.error_for_bytes(data, FORMERR)
         try:
             reply = self._respond(query, data, peer, tcp)
-        except Exception:  # a bug must cost one SERVFAIL, never the server
+        except Exception:  # a bug must cost one SERVFAIL, never the server or silence
             log.exception("answering %s %s failed", query.qname, query.qtype)
-            return wire.pack_rcode(query, SERVFAIL)
+            return wire.error_for_bytes(data, SERVFAIL)
         if self.log_queries and isinstance(reply, bytes):
             self._log(query, peer, tcp, reply)
         return reply
@@ -107,8 +108,8 @@ class Responder:
             question = _question(query, query.qname)
             cached = self.forwarder.cache.get(question)
             if cached is not None:  # answered at once, like the zone's own names: no task
-                return wire.pack_forwarded(query, cached,
-                                           wire.TCP_LIMIT if tcp else query.udp_limit())
+                return cached.render(query, wire.TCP_LIMIT if tcp else query.udp_limit(),
+                                     self.forwarder.cache.clock())
             return self._forward(query, question, peer, tcp)
         assert isinstance(result, Reply)
         limit = wire.TCP_LIMIT if tcp else query.udp_limit()
@@ -131,8 +132,8 @@ class Responder:
         if upstream is None:
             reply = wire.pack_rcode(query, SERVFAIL, recursion_available=True)
         else:
-            reply = wire.pack_forwarded(query, upstream,
-                                        wire.TCP_LIMIT if tcp else query.udp_limit())
+            reply = upstream.render(query, wire.TCP_LIMIT if tcp else query.udp_limit(),
+                                    self._now())
         if self.log_queries:
             self._log(query, peer, tcp, reply)
         return reply
@@ -145,14 +146,19 @@ class Responder:
         CoreDNS does: the client may resolve the target itself.
         """
         upstream = await self._resolve(_question(query, result.chase))
-        chased = upstream.rr if upstream is not None and upstream.header.rcode == NOERROR else []
+        chased = (upstream.aged_answer(self._now())
+                  if upstream is not None and upstream.rcode == NOERROR else [])
         reply = wire.pack(query, result, wire.TCP_LIMIT if tcp else query.udp_limit(),
                           recursion_available=True, chased=chased)
         if self.log_queries:
             self._log(query, peer, tcp, reply)
         return reply
 
-    async def _resolve(self, question: Question) -> DNSRecord | None:
+    def _now(self) -> float:
+        assert self.forwarder is not None
+        return self.forwarder.cache.clock()
+
+    async def _resolve(self, question: Question) -> Forwarded | None:
         assert self.forwarder is not None
         try:
             return await self.forwarder.resolve(question)
