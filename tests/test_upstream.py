@@ -148,6 +148,13 @@ def test_the_reply_to_our_question_that_cannot_be_read_is_an_error() -> None:
         matches(request, forward)
 
 
+def test_truncated_over_tcp_too_is_a_failure_and_not_cached() -> None:
+    with upstream(GITHUB, truncate_udp=True, truncate_tcp=True) as server:
+        fwd = forwarder(server.address)
+        assert resolve(fwd) is None and len(fwd.cache) == 0
+        assert server.count("github.io", "tcp") == 1
+
+
 RESOLV_CONF = "nameserver 127.0.0.1\nnameserver 10.0.0.2\nnameserver 192.168.5.5\n"
 
 

@@ -2,9 +2,9 @@
 
 It answers from zone-file lines, counts every question it sees (so a test can tell a
 cache hit from a forward), and can misbehave on purpose: stay silent, truncate every UDP
-reply so the client must retry over TCP, send a stray reply with the wrong ID first,
-answer slowly so identical questions overlap, answer everything with one rcode, or send
-whatever bytes a test's function makes of the query.
+reply so the client must retry over TCP (or truncate over TCP too), send a stray reply
+with the wrong ID first, answer slowly so identical questions overlap, answer everything
+with one rcode, or send whatever bytes a test's function makes of the query.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class UpstreamServer:
     delay: float = 0.0
     rcode: int | None = None  # answer every question with this rcode and no records
     negative_ttl: int = 60
+    truncate_tcp: bool = False  # TC and no records over TCP as well
     # The raw reply to a query's bytes, instead of an answer from `zone`.
     respond_with: Callable[[bytes], bytes] | None = None
     host: str = HOST
@@ -98,10 +99,7 @@ class UpstreamServer:
             stray.rr = [RR.fromZone(f"{stray.q.qname} 60 IN A 6.6.6.6")[0]]
             self._udp.sendto(stray.pack(), peer)
         if self.truncate_udp:
-            cut = DNSRecord.parse(reply)
-            cut.rr, cut.auth, cut.ar = [], [], []
-            cut.header.tc = 1
-            reply = cut.pack()
+            reply = _truncated(reply)
         self._udp.sendto(reply, peer)
 
     def _on_connection(self) -> None:
@@ -111,6 +109,8 @@ class UpstreamServer:
             try:
                 (length,) = struct.unpack("!H", _read(conn, 2))
                 reply = self._reply(_read(conn, length), "tcp")
+                if reply is not None and self.truncate_tcp:
+                    reply = _truncated(reply)
                 if reply is not None:
                     conn.sendall(struct.pack("!H", len(reply)) + reply)
             except (OSError, struct.error):
@@ -139,6 +139,13 @@ class UpstreamServer:
             if not owned:
                 reply.header.rcode = RCODE.NXDOMAIN
         return bytes(reply.pack())
+
+
+def _truncated(reply: bytes) -> bytes:
+    cut = DNSRecord.parse(reply)
+    cut.rr, cut.auth, cut.ar = [], [], []
+    cut.header.tc = 1
+    return bytes(cut.pack())
 
 
 def _read(conn: socket.socket, size: int) -> bytes:

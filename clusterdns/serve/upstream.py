@@ -9,11 +9,11 @@ health checks).
 
 A reply counts only if it carries the ID and the question that were sent, so a stray or
 spoofed datagram is ignored rather than believed. A reply that does carry them but cannot
-be read whole (a name over 255 octets, a pointer that does not point back) is that
-upstream's failure: the next one is asked, and the client gets SERVFAIL if none does
-better. Nothing unreadable is cached. Answers go through the `Cache`, already capped and
-packed (`forwarded.prepare`), and identical questions asked while one is in flight wait
-for that one request.
+be read whole (a name over 255 octets, a pointer that does not point back), or is still
+truncated over TCP, is that upstream's failure: the next one is asked, and the client
+gets SERVFAIL if none does better. Nothing unreadable is cached. Answers go through the
+`Cache`, already capped and packed (`forwarded.prepare`), and identical questions asked
+while one is in flight wait for that one request.
 """
 
 from __future__ import annotations
@@ -149,7 +149,12 @@ class Forwarder:
         if left <= 0:
             raise TimeoutError
         async with asyncio.timeout(min(self.timeout, left)):
-            return await exchange_tcp(upstream.host, upstream.port, request)
+            reply = await exchange_tcp(upstream.host, upstream.port, request)
+        if reply.flags & message.TC:
+            # Nothing more to retry with: passing it on would give the client an empty
+            # NOERROR, or a partial answer it may cache as whole.
+            raise UpstreamError(f"truncated reply over TCP for {question.name}")
+        return reply
 
     def _in_order(self) -> list[Upstream]:
         """Healthy upstreams in the order given, then the held-down ones, soonest back first."""

@@ -260,6 +260,16 @@ def test_dnsmasq_as_the_upstream(start_server, dnsmasq: tuple[str, Path]) -> Non
     assert text.count("query[A] github.io from 127.0.0.1") == 1
 
 
+def test_truncated_reply_over_tcp_too_is_servfail(start_server) -> None:
+    with upstream(*ZONE, truncate_udp=True, truncate_tcp=True) as up:
+        server = serve(start_server, up.address)
+        reply = server.query("github.io", "A")
+        assert reply.rcode() == dns.rcode.SERVFAIL and not reply.answer
+        assert up.count("github.io", "tcp") == 1
+        server.query("github.io", "A")
+        assert up.count("github.io", "tcp") == 2  # never cached
+
+
 def long_cname_reply(query: bytes) -> bytes:
     """A reply whose CNAME target is 300 octets long: no name may pass 255."""
     end = query.index(b"\x00", 12) + 5
