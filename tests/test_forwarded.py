@@ -1,9 +1,10 @@
-"""Upstream answers made ours: capped, packed once, rendered for each client."""
+"""Upstream answers made ours: scrubbed to the answer chain, capped, packed once, rendered."""
 
 from __future__ import annotations
 
 import socket
 import struct
+from dataclasses import replace
 
 import dns.flags
 import dns.message
@@ -12,6 +13,8 @@ import dns.rdatatype
 from dnslib import RCODE
 
 from clusterdns.serve import message, wire
+from clusterdns.serve.forwarded import MAX_CHAIN, scrub
+from clusterdns.serve.message import WireRecord
 from clusterdns.serve.names import from_text
 from tests.replies import SOA, forwarded, upstream_reply
 from tests.test_wire import query_bytes
@@ -70,6 +73,44 @@ def test_ttls_are_capped_at_once_and_count_down_with_age() -> None:
     assert [r.ttl for r in answer.aged_answer(1020.5)] == [3580, 10]
     assert answer.lifetime == 30
     assert render(answer, "a.example", now=1000.0).answer[0].ttl == 30  # the template is intact
+
+
+def test_records_outside_the_chain_are_dropped() -> None:
+    reply = upstream_reply(
+        "www.example.org.",
+        "www.example.org. 300 IN CNAME web.example.org.",
+        "web.example.org. 300 IN A 192.0.2.80",
+        "web.example.org. 300 IN AAAA 2001:db8::80",  # another type: not asked
+        "www.victim.com. 300 IN A 6.6.6.6",
+        authority=("com. 300 IN NS ns.evil.com.", "example.org. 300 IN NS ns.example.org.",
+                   "victim.com. 300 IN SOA ns.victim.com. a.victim.com. 1 2 3 4 5"),
+        additional=("ns.evil.com. 300 IN A 6.6.6.6", "ns.example.org. 300 IN A 192.0.2.53",
+                    "www.victim.com. 300 IN A 6.6.6.6"),
+    )
+    answer, authority, additional = scrub(from_text("www.example.org."), 1, reply)
+    assert [(r.name, r.rtype) for r in answer] == [
+        (from_text("www.example.org."), 5), (from_text("web.example.org."), 1)]
+    assert [r.name for r in authority] == [from_text("example.org.")]
+    assert [r.name for r in additional] == [from_text("ns.example.org.")]
+
+
+def test_dname_and_signatures_on_the_chain_are_kept() -> None:
+    reply = upstream_reply(
+        "a.old.example.",
+        "a.old.example. 300 IN CNAME a.new.example.",
+        "a.new.example. 300 IN A 192.0.2.9",
+    )
+    dname = WireRecord(from_text("old.example."), 39, 1, 300, from_text("new.example."))
+    elsewhere = WireRecord(from_text("other.example."), 39, 1, 300, from_text("x.example."))
+    reply = replace(reply, answer=(dname, *reply.answer, elsewhere))
+    answer, _, _ = scrub(from_text("a.old.example."), 1, reply)
+    assert [r.rtype for r in answer] == [39, 5, 1]
+
+
+def test_a_looping_or_endless_chain_costs_one_pass() -> None:
+    loop = [f"c{i}.example. 300 IN CNAME c{(i + 1) % 500}.example." for i in range(500)]
+    answer, _, _ = scrub(from_text("c0.example."), 1, upstream_reply("c0.example.", *loop))
+    assert len(answer) == MAX_CHAIN
 
 
 def srv_reply_compressed_beyond_rfc(count: int) -> message.Message:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from dnslib import QTYPE, RCODE, RR, DNSRecord
 
 HOST = "127.0.0.1"
-SOA_LINE = "example. 3600 IN SOA ns.example. admin.example. 1 7200 900 86400 {negative_ttl}"
+# The root's SOA: above every name it denies, as a denial's SOA must be to be believed.
+SOA_LINE = ". 3600 IN SOA ns.example. admin.example. 1 7200 900 86400 {negative_ttl}"
 
 
 @dataclass

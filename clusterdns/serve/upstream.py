@@ -12,8 +12,8 @@ spoofed datagram is ignored rather than believed. A reply that does carry them b
 be read whole (a name over 255 octets, a pointer that does not point back), or is still
 truncated over TCP, is that upstream's failure: the next one is asked, and the client
 gets SERVFAIL if none does better. Nothing unreadable is cached. Answers go through the
-`Cache`, already capped and packed (`forwarded.prepare`), and identical questions asked
-while one is in flight wait for that one request.
+`Cache`, already scrubbed, capped and packed (`forwarded.prepare`), and identical
+questions asked while one is in flight wait for that one request.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.reversename
 import pytest
+from dnslib import RR, DNSRecord
 
 from tests.conftest import EXAMPLES, ServerProcess, dig, rrset_values
 from tests.upstream_server import dead_address, upstream
@@ -301,6 +302,33 @@ def test_first_forwarded_answer_is_capped_like_the_cached_ones(start_server) -> 
         # The SOA's TTL (3600) is above its MINIMUM (60): the denial holds 60 s, and says so.
         assert denials[0].authority[0].ttl == 60
         assert 58 <= denials[1].authority[0].ttl <= 60
+
+
+def chain_with_strangers(query: bytes) -> bytes:
+    """www.example.org's CNAME chain, with records for other names in every section."""
+    reply = DNSRecord.parse(query).reply()
+    for line in ("www.example.org. 300 IN CNAME web.example.org.",
+                 "web.example.org. 300 IN A 192.0.2.80",
+                 "www.victim.com. 300 IN A 6.6.6.6"):  # a name nobody asked for
+        reply.add_answer(*RR.fromZone(line))
+    for line in ("com. 300 IN NS ns.evil.com.", "example.org. 300 IN NS ns.example.org."):
+        reply.add_auth(*RR.fromZone(line))
+    for line in ("ns.evil.com. 300 IN A 6.6.6.6", "mail.victim.com. 300 IN A 6.6.6.6",
+                 "ns.example.org. 300 IN A 192.0.2.53"):
+        reply.add_ar(*RR.fromZone(line))
+    return bytes(reply.pack())
+
+
+def test_records_outside_the_answer_chain_are_dropped(start_server) -> None:
+    with upstream(respond_with=chain_with_strangers) as up:
+        server = serve(start_server, up.address)
+        for _ in range(2):  # from the upstream, then from the cache
+            reply = server.query("WWW.example.org", "A")
+            assert rrset_values(reply) == {"www.example.org. CNAME web.example.org.",
+                                           "web.example.org. A 192.0.2.80"}
+            assert rrset_values(reply, "authority") == {"example.org. NS ns.example.org."}
+            assert rrset_values(reply, "additional") == {"ns.example.org. A 192.0.2.53"}
+        assert up.count("www.example.org") == 1
 
 
 BIG = tuple(f"big.example.org. 300 IN A 10.{i // 250}.{i % 250}.1" for i in range(4000))
