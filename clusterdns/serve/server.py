@@ -1,8 +1,9 @@
 """The network edge: UDP and TCP listeners around one current Zone.
 
-Everything DNS-specific lives in `answer` and `wire`; this module only moves bytes,
-keeps the current zone in one attribute (so a reload is one assignment), and makes sure
-no packet, however broken, can stop the loop.
+Everything DNS-specific lives in `answer` and `wire`, TCP's connections in `tcp`; this
+module only moves bytes, keeps the current zone in one attribute (so a reload is one
+assignment), and makes sure no packet, however broken, can stop the loop or go
+unanswered when it should be answered.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import logging
 import os
 import signal
 import socket
-import struct
 import sys
-from collections.abc import Coroutine
 from typing import Any
 
 from ..source.manifests import FileCache
@@ -31,16 +30,13 @@ from .config import Config
 from .forwarded import Forwarded
 from .packed import PackedAnswers
 from .reload import Reloader
+from .tcp import LISTEN_BACKLOG, Pending, TcpConnections
 from .upstream import Forwarder, Question
 from .workers import Workers, fork_workers
 
 log = logging.getLogger(__name__)
 
-TCP_IDLE_SECONDS = 10.0  # RFC 7766 suggests seconds, not minutes, for idle connections
-TCP_MAX_CONNECTIONS = 256
 UDP_RECEIVE_BUFFER = 4 << 20  # the default 208 KiB drops bursts past ~200 queries in flight
-
-Pending = Coroutine[Any, Any, bytes | None]
 
 
 class Responder:
@@ -214,53 +210,6 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         log.debug("udp error: %s", exc)
 
 
-class _TcpConnections:
-    """RFC 7766 framing: several length-prefixed queries per connection, idle timeout."""
-
-    def __init__(self, responder: Responder) -> None:
-        self.responder = responder
-        self.open = 0
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername") or ("?", 0)
-        if self.open >= TCP_MAX_CONNECTIONS:
-            writer.close()
-            return
-        self.open += 1
-        pending: set[asyncio.Task[None]] = set()
-        try:
-            while True:
-                try:
-                    prefix = await asyncio.wait_for(reader.readexactly(2), TCP_IDLE_SECONDS)
-                    (length,) = struct.unpack("!H", prefix)
-                    data = await asyncio.wait_for(reader.readexactly(length), TCP_IDLE_SECONDS)
-                except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
-                    break
-                reply = self.responder.respond(data, peer, tcp=True)
-                if isinstance(reply, bytes):
-                    writer.write(struct.pack("!H", len(reply)) + reply)
-                    await writer.drain()
-                elif reply is not None:
-                    task = asyncio.ensure_future(self._write_later(reply, writer))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
-        except ConnectionError:
-            pass
-        finally:
-            for task in pending:
-                task.cancel()
-            self.open -= 1
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    @staticmethod
-    async def _write_later(reply: Pending, writer: asyncio.StreamWriter) -> None:
-        data = await reply
-        if data and not writer.is_closing():
-            writer.write(struct.pack("!H", len(data)) + data)
-
-
 def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
@@ -336,14 +285,15 @@ class DnsServer:
     async def start(self, sockets: list[tuple[socket.socket, socket.socket]]) -> None:
         """Serve on bound (UDP, TCP) pairs, as `bind_all` returns them."""
         loop = asyncio.get_running_loop()
-        connections = _TcpConnections(self.responder)
+        connections = TcpConnections(self.responder)
         for udp, tcp in sockets:
             host = udp.getsockname()[0]
             transport, _ = await loop.create_datagram_endpoint(
                 lambda: _UdpProtocol(self.responder), sock=udp
             )
             self.transports.append(transport)
-            self.servers.append(await asyncio.start_server(connections.handle, sock=tcp))
+            self.servers.append(await asyncio.start_server(connections.handle, sock=tcp,
+                                                           backlog=LISTEN_BACKLOG))
             self.addresses.append((host, udp.getsockname()[1]))
 
     async def close(self) -> None:
