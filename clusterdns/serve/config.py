@@ -8,6 +8,7 @@ from ..source.clusterips import DEFAULT_CIDRS
 from ..zone.settings import ZoneSettings
 from .access import DEFAULT_RECURSION_CLIENTS
 from .cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL
+from .rrl import RateLimit
 from .upstream import DEFAULT_BUDGET, DEFAULT_TIMEOUT
 
 DEFAULT_LISTEN = ("127.0.0.1", 5353)
@@ -33,3 +34,5 @@ class Config:
     cache_max_negative_ttl: int = DEFAULT_MAX_NEGATIVE_TTL
     # CIDRs of the clients that may ask for names outside the zone.
     recursion_clients: tuple[str, ...] = DEFAULT_RECURSION_CLIENTS
+    # Response rate limiting of UDP replies (rrl.py): by default on beyond loopback only.
+    rate_limit: RateLimit = field(default_factory=RateLimit)

@@ -1,9 +1,9 @@
 """The network edge: UDP and TCP listeners around one current Zone.
 
-Everything DNS-specific lives in `answer` and `wire`, TCP's connections in `tcp`; this
-module only moves bytes, keeps the current zone in one attribute (so a reload is one
-assignment), and makes sure no packet, however broken, can stop the loop or go
-unanswered when it should be answered.
+Everything DNS-specific lives in `answer` and `wire`, TCP's connections in `tcp`, rate
+limiting in `rrl`; this module only moves bytes, keeps the current zone in one attribute
+(so a reload is one assignment), and makes sure no packet, however broken, can stop the
+loop or go unanswered when it should be answered.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from typing import Any
 
 from ..source.manifests import FileCache
@@ -23,13 +24,14 @@ from ..source.model import Cluster
 from ..zone.answer import FORWARD, Reply, answer
 from ..zone.build import Zone
 from ..zone.records import BADVERS, FORMERR, NOERROR, NOTIMP, REFUSED, SERVFAIL, TYPE_NAMES, fqdn
-from . import wire
+from . import rrl, wire
 from .access import DEFAULT_RECURSION_CLIENTS, ClientRanges, exposure_warning
 from .cache import Cache
 from .config import Config
 from .forwarded import Forwarded
 from .packed import PackedAnswers
 from .reload import Reloader
+from .rrl import RateLimit, RateLimiter
 from .tcp import LISTEN_BACKLOG, Pending, TcpConnections
 from .upstream import Forwarder, Question
 from .workers import Workers, fork_workers
@@ -190,24 +192,53 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         if stored is not None:
             self.transport.sendto(data[:2] + stored, addr)  # type: ignore[union-attr]
             return
+        self._answer(data, addr)
+
+    def _answer(self, data: bytes, addr: tuple[Any, ...]) -> None:
         reply = self.responder.respond(data, addr, tcp=False)
         if isinstance(reply, bytes):
-            self._send(reply, addr)
+            self._reply(data, reply, addr)
         elif reply is not None:
             task = asyncio.ensure_future(reply)
-            task.add_done_callback(lambda t: self._send_result(t, addr))
+            task.add_done_callback(lambda t: self._reply_result(data, t, addr))
 
-    def _send_result(self, task: asyncio.Future[bytes | None], addr: tuple[Any, ...]) -> None:
+    def _reply_result(self, data: bytes, task: asyncio.Future[bytes | None],
+                      addr: tuple[Any, ...]) -> None:
         if not task.cancelled() and task.exception() is None and task.result():
-            self._send(task.result(), addr)  # type: ignore[arg-type]
+            self._reply(data, task.result(), addr)  # type: ignore[arg-type]
 
-    def _send(self, reply: bytes, addr: tuple[Any, ...]) -> None:
+    def _reply(self, data: bytes, reply: bytes, addr: tuple[Any, ...]) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(reply, addr)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a client that went away: nothing to do.
         log.debug("udp error: %s", exc)
+
+
+class _RateLimitedUdpProtocol(_UdpProtocol):
+    """A listener beyond loopback: every reply, stored ones too, is charged to an account.
+
+    A separate class, so listeners without a limit keep the bare hot path above.
+    """
+
+    def __init__(self, responder: Responder, limiter: RateLimiter) -> None:
+        super().__init__(responder)
+        self.limiter = limiter
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        stored = self.responder.packed.udp_exact.get(data[2:])
+        if stored is not None:
+            self._reply(data, data[:2] + stored, addr)
+        else:
+            self._answer(data, addr)
+
+    def _reply(self, data: bytes, reply: bytes, addr: tuple[Any, ...]) -> None:
+        verdict = self.limiter.judge(rrl.account(addr[0], data, reply), time.monotonic())
+        if verdict == rrl.SEND:
+            super()._reply(data, reply, addr)
+        elif verdict == rrl.SLIP:
+            super()._reply(data, rrl.slipped(reply), addr)
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -274,10 +305,15 @@ def _grow_receive_buffer(sock: socket.socket) -> None:
 
 
 class DnsServer:
-    """All listeners of one process, started and stopped together."""
+    """All listeners of one process, started and stopped together.
 
-    def __init__(self, responder: Responder) -> None:
+    UDP listeners that `rate_limit` covers share one rate limiter; TCP is never limited.
+    """
+
+    def __init__(self, responder: Responder, rate_limit: RateLimit | None = None) -> None:
         self.responder = responder
+        self.rate_limit = rate_limit if rate_limit is not None else RateLimit()
+        self.limiter: RateLimiter | None = None
         self.transports: list[asyncio.BaseTransport] = []
         self.servers: list[asyncio.base_events.Server] = []
         self.addresses: list[tuple[str, int]] = []
@@ -289,12 +325,20 @@ class DnsServer:
         for udp, tcp in sockets:
             host = udp.getsockname()[0]
             transport, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self.responder), sock=udp
+                lambda host=host: self._udp_protocol(host), sock=udp
             )
             self.transports.append(transport)
             self.servers.append(await asyncio.start_server(connections.handle, sock=tcp,
                                                            backlog=LISTEN_BACKLOG))
             self.addresses.append((host, udp.getsockname()[1]))
+
+    def _udp_protocol(self, host: str) -> _UdpProtocol:
+        rate = self.rate_limit.rate_for(host)
+        if not rate:
+            return _UdpProtocol(self.responder)
+        if self.limiter is None:
+            self.limiter = RateLimiter(rate, self.rate_limit.slip, self.rate_limit.window)
+        return _RateLimitedUdpProtocol(self.responder, self.limiter)
 
     async def close(self) -> None:
         for transport in self.transports:
@@ -368,7 +412,7 @@ async def serve(
     """
     recursion = ClientRanges.parse(config.recursion_clients)
     responder = Responder(zone, config.log_queries, forwarder_for(config), recursion)
-    server = DnsServer(responder)
+    server = DnsServer(responder, config.rate_limit)
     await server.start(sockets if sockets is not None else bind_all(config.listen))
     reloader = Reloader(config, zone, responder.swap, cluster, cache)
     reloader.start()
