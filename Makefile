@@ -7,13 +7,15 @@ BIN     = $(VENV)/bin
 LISTEN ?= 127.0.0.1:5353
 # e.g. make bench BENCH_ARGS='--repeat 5' on a noisy machine (bench/run.py --help)
 BENCH_ARGS ?=
+# e.g. make fuzz FUZZ_ARGS='--packets 200000 --seed 7' (python -m fuzz.campaign --help)
+FUZZ_ARGS ?=
 
 # Debian packages the tests drive as real clients and peers: dig, and dnsmasq as an upstream.
 TEST_DEBS  = bind9-dnsutils dnsmasq-base
 BENCH_DEBS = dnsperf dnsmasq-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench debs-test debs-bench clean
+.PHONY: run test lint bench fuzz debs-test debs-bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +34,10 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed debs-bench
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# A million mutated packets against a real server on loopback; one summary line at the end.
+fuzz: $(BIN)/.installed
+	$(BIN)/python -m fuzz.campaign $(FUZZ_ARGS)
 
 # Install only the Debian packages that are missing, so repeated runs need no network.
 define apt_install
