@@ -112,11 +112,12 @@ def to_text(name: bytes) -> str:
     return "".join("".join(_TEXT[b] for b in label) + "." for label in labels(name))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def from_text(text: str) -> bytes:
     """The wire form of a name in presentation form (`\\DDD` and `\\X` escapes read).
 
-    Cached: the zone's names are packed over and over, and they are few.
+    Cached: the zone's names are packed over and over. Small, because clients choose the
+    names too: a flood of long random ones may cost at most a few MiB here.
     """
     if text in (".", ""):
         return ROOT
