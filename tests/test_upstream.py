@@ -142,7 +142,8 @@ def test_reply_must_carry_the_id_and_question_that_were_sent() -> None:
 def test_the_reply_to_our_question_that_cannot_be_read_is_an_error() -> None:
     request = build_request(Question("github.io.", QTYPE.A))
     reply = bytes(DNSRecord.parse(request.data).reply().pack())
-    forward = reply[:6] + b"\x00\x01" + reply[8:12] + reply[12:] + b"\xc0\x30" + \
+    # Our ID and question, then an answer whose owner is a pointer forwards (to 48).
+    forward = reply[:6] + b"\x00\x01" + reply[8:] + b"\xc0\x30" + \
         struct.pack("!HHIH", 1, 1, 60, 4) + bytes(4)
     with pytest.raises(UpstreamError, match=r"github\.io"):
         matches(request, forward)
