@@ -10,13 +10,15 @@ LISTEN ?= 127.0.0.1:1053
 BENCH_ARGS ?=
 # e.g. make mutate MUTATE_ARGS='--seconds 300 --module clusterdns/zone/answer.py'
 MUTATE_ARGS ?=
+# e.g. make fuzz FUZZ_ARGS='--packets 200000 --seed 7' (python -m fuzz.campaign --help)
+FUZZ_ARGS ?=
 
 # Debian packages the tests drive as real clients and peers: dig, and dnsmasq as an upstream.
 TEST_DEBS  = bind9-dnsutils dnsmasq-base
 BENCH_DEBS = dnsperf dnsmasq-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench mutate debs-test debs-bench clean
+.PHONY: run test lint bench mutate fuzz debs-test debs-bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
@@ -43,6 +45,10 @@ bench: $(BIN)/.installed debs-bench
 # tests; prints the survivors and the score.
 mutate: $(BIN)/.installed
 	$(BIN)/python bench/mutate.py $(MUTATE_ARGS)
+
+# A million mutated packets against a real server on loopback; one summary line at the end.
+fuzz: $(BIN)/.installed
+	$(BIN)/python -m fuzz.campaign $(FUZZ_ARGS)
 
 # Install only the Debian packages that are missing, so repeated runs need no network.
 define apt_install

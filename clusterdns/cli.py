@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import ipaddress
 import logging
 import os
@@ -20,6 +21,7 @@ from . import dnspolicy, podfile, resolvconf, snapshot
 from .serve.access import DEFAULT_RECURSION_CLIENTS, ClientRanges
 from .serve.cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL
 from .serve.config import DEFAULT_LISTEN, Config
+from .serve.rrl import DEFAULT_RATE, DEFAULT_SLIP, DEFAULT_WINDOW, RateLimit
 from .serve.upstream import (
     DEFAULT_BUDGET,
     DEFAULT_TIMEOUT,
@@ -181,6 +183,33 @@ def _forwarding_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _rate_limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The --rrl-* options, handed to the command as one `rate_limit` (an rrl.RateLimit)."""
+
+    @functools.wraps(func)
+    def with_rate_limit(*args: Any, rrl_responses_per_second: int | None, rrl_slip: int,
+                        rrl_window: int, **kwargs: Any) -> Any:
+        limit = RateLimit(rrl_responses_per_second, rrl_slip, rrl_window)
+        return func(*args, rate_limit=limit, **kwargs)
+
+    options = [
+        click.option("--rrl-responses-per-second", type=click.IntRange(0), metavar="N",
+                     help="UDP responses a second per client network (/24, /56) and answer; "
+                          f"0 turns rate limiting off [default: {DEFAULT_RATE} on listeners "
+                          "beyond loopback, off on loopback]."),
+        click.option("--rrl-slip", default=DEFAULT_SLIP, show_default=True,
+                     type=click.IntRange(0, 10), metavar="N",
+                     help="Every Nth suppressed response goes out truncated, so real "
+                          "clients retry over TCP; 0 drops them all."),
+        click.option("--rrl-window", default=DEFAULT_WINDOW, show_default=True,
+                     type=click.IntRange(1, 3600), metavar="SECONDS",
+                     help="How long a flood is remembered once it stops."),
+    ]
+    for option in reversed(options):
+        with_rate_limit = option(with_rate_limit)
+    return with_rate_limit
+
+
 def _upstreams(values: tuple[str, ...], listen: tuple[tuple[str, int], ...]
                ) -> tuple[tuple[str, int], ...]:
     """The --upstream values as addresses; without any, the host's resolv.conf nameservers."""
@@ -283,12 +312,14 @@ def main() -> None:
               help="Processes answering on the same addresses (SO_REUSEPORT), one per core.")
 @_zone_options
 @_forwarding_options
+@_rate_limit_options
 def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, watch: bool,
           workers: int, domain: str, ttl: int, pods: str, service_cidrs: tuple[str, ...],
           pod_cidrs: tuple[str, ...], namespace: str, nodes: int, max_file_size: int,
           state_file: str | None, upstreams: tuple[str, ...], upstream_timeout: float,
           upstream_budget: float, cache_size: int, cache_max_ttl: int,
-          cache_max_negative_ttl: int, recursion_clients: tuple[str, ...]) -> None:
+          cache_max_negative_ttl: int, recursion_clients: tuple[str, ...],
+          rate_limit: RateLimit) -> None:
     """Serve the cluster zone built from the manifests."""
     from .serve.reload import collector_paused
     from .serve.server import ListenError
@@ -307,7 +338,8 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
                     upstreams=_upstreams(upstreams, addresses), upstream_timeout=upstream_timeout,
                     upstream_budget=upstream_budget, cache_size=cache_size,
                     cache_max_ttl=cache_max_ttl, cache_max_negative_ttl=cache_max_negative_ttl,
-                    recursion_clients=_recursion_clients(recursion_clients))
+                    recursion_clients=_recursion_clients(recursion_clients),
+                    rate_limit=rate_limit)
     cache = FileCache()  # handed to the reloader: a reload re-reads changed files
     with collector_paused():  # several times faster for a big zone (bench/zone_build.py)
         taken = _snapshot(paths, options, settings, state_path, cache)

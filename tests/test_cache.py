@@ -1,107 +1,77 @@
-"""The upstream cache with a hand-driven clock: TTL countdown, caps, RFC 2308, LRU."""
+"""The upstream cache with a hand-driven clock: lifetimes, caps, RFC 2308, expiry, LRU."""
 
 from __future__ import annotations
 
-from dnslib import EDNS0, RCODE, RR, DNSRecord
+from dnslib import RCODE
 
 from clusterdns.serve.cache import Cache, lifetime
-
-SOA = "example. {ttl} IN SOA ns.example. admin.example. 1 7200 900 86400 {minimum}"
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.replies import SOA, Clock, forwarded, upstream_reply
 
 
-def reply(name: str, *zone: str, rcode: int = RCODE.NOERROR, authority: tuple[str, ...] = (),
-          tc: bool = False) -> DNSRecord:
-    message = DNSRecord.question(name).reply()
-    message.header.rcode = rcode
-    message.header.tc = int(tc)
-    for line in zone:
-        message.add_answer(*RR.fromZone(line))
-    for line in authority:
-        message.add_auth(*RR.fromZone(line))
-    return message
+def lifetime_of(reply, max_ttl: int = 3600, max_negative_ttl: int = 1800) -> tuple[int, int]:
+    return lifetime(reply.rcode, reply.answer, reply.authority,
+                    [r for r in reply.additional if r.rtype != 41], max_ttl, max_negative_ttl)
 
 
-def ttls(message: DNSRecord) -> list[int]:
-    return [r.ttl for r in (*message.rr, *message.auth)]
-
-
-def test_positive_answer_lives_its_smallest_ttl_and_counts_down() -> None:
-    clock = Clock()
-    cache = Cache(clock=clock)
-    cache.put("k", reply("www.example.", "www.example. 60 IN CNAME web.example.",
-                         "web.example. 300 IN A 192.0.2.1"))
-    assert ttls(cache.get("k")) == [60, 300]
-    clock.now += 20.5
-    assert ttls(cache.get("k")) == [40, 280]
-    clock.now += 39.5
-    assert cache.get("k") is None
-    assert len(cache) == 0
-
-
-def test_positive_ttl_is_capped() -> None:
-    clock = Clock()
-    cache = Cache(max_ttl=100, clock=clock)
-    cache.put("k", reply("a.example.", "a.example. 86400 IN A 192.0.2.1"))
-    assert ttls(cache.get("k")) == [100]
-    clock.now += 99
-    assert ttls(cache.get("k")) == [1]
-    clock.now += 1
-    assert cache.get("k") is None
+def test_positive_answer_lives_its_smallest_ttl_capped() -> None:
+    reply = upstream_reply("www.example.", "www.example. 60 IN CNAME web.example.",
+                           "web.example. 300 IN A 192.0.2.1")
+    assert lifetime_of(reply) == (60, 3600)
+    capped = upstream_reply("a.example.", "a.example. 86400 IN A 192.0.2.1")
+    assert lifetime_of(capped, max_ttl=100) == (100, 100)
 
 
 def test_nxdomain_lives_the_smaller_of_soa_ttl_and_minimum() -> None:
-    clock = Clock()
-    cache = Cache(clock=clock)
-    message = reply("nope.example.", rcode=RCODE.NXDOMAIN,
-                    authority=(SOA.format(ttl=3600, minimum=30),))
-    assert lifetime(message) == 30
-    cache.put("k", message)
-    cached = cache.get("k")
-    assert cached.header.rcode == RCODE.NXDOMAIN and ttls(cached) == [30]
-    clock.now += 29
-    assert ttls(cache.get("k")) == [1]
-    clock.now += 1
-    assert cache.get("k") is None
+    reply = upstream_reply("nope.example.", rcode=RCODE.NXDOMAIN,
+                           authority=(SOA.format(ttl=3600, minimum=30),))
+    assert lifetime_of(reply) == (30, 30)  # and no TTL is served above 30
 
 
 def test_nodata_uses_the_soa_ttl_when_it_is_smaller_and_the_negative_cap() -> None:
-    nodata = reply("a.example.", authority=(SOA.format(ttl=20, minimum=600),))
-    assert lifetime(nodata) == 20
-    long = reply("a.example.", authority=(SOA.format(ttl=7200, minimum=7200),))
-    assert lifetime(long, max_negative_ttl=1800) == 1800
+    nodata = upstream_reply("a.example.", authority=(SOA.format(ttl=20, minimum=600),))
+    assert lifetime_of(nodata) == (20, 20)
+    long = upstream_reply("a.example.", authority=(SOA.format(ttl=7200, minimum=7200),))
+    assert lifetime_of(long) == (1800, 1800)
 
 
-def test_negative_answer_without_soa_is_not_cached() -> None:
+def test_negative_answer_without_soa_and_failures_are_not_kept() -> None:
+    assert lifetime_of(upstream_reply("nope.example.", rcode=RCODE.NXDOMAIN))[0] == 0
+    assert lifetime_of(upstream_reply("a.example.", rcode=RCODE.SERVFAIL))[0] == 0
+    assert lifetime_of(upstream_reply("a.example.", rcode=RCODE.REFUSED))[0] == 0
+    assert lifetime_of(upstream_reply("a.example.", "a.example. 0 IN A 192.0.2.1"))[0] == 0
+
+
+def test_entry_expires_after_its_lifetime() -> None:
+    clock = Clock()
+    cache = Cache(clock=clock)
+    answer = forwarded("a.example.", upstream_reply("a.example.", "a.example. 60 IN A 192.0.2.1"),
+                       now=clock())
+    assert cache.put("k", answer)
+    clock.now += 59.9
+    assert cache.get("k") is answer  # kept packed: the very same object
+    clock.now += 0.1
+    assert cache.get("k") is None and len(cache) == 0
+
+
+def test_what_may_not_be_kept_is_not() -> None:
     cache = Cache(clock=Clock())
-    assert not cache.put("k", reply("nope.example.", rcode=RCODE.NXDOMAIN))
-    assert cache.get("k") is None
-
-
-def test_failures_truncation_and_zero_ttl_are_not_cached() -> None:
-    cache = Cache(clock=Clock())
-    assert not cache.put("servfail", reply("a.example.", rcode=RCODE.SERVFAIL))
-    assert not cache.put("refused", reply("a.example.", rcode=RCODE.REFUSED))
-    assert not cache.put("tc", reply("a.example.", "a.example. 60 IN A 192.0.2.1", tc=True))
-    assert not cache.put("zero", reply("a.example.", "a.example. 0 IN A 192.0.2.1"))
+    for reply in (upstream_reply("a.example.", rcode=RCODE.SERVFAIL),
+                  upstream_reply("nope.example.", rcode=RCODE.NXDOMAIN)):
+        assert not cache.put("k", forwarded("a.example.", reply))
     assert len(cache) == 0
 
 
 def test_least_recently_used_entry_goes_first() -> None:
     cache = Cache(capacity=2, clock=Clock())
+
+    def answer(name: str) -> object:
+        return forwarded(f"{name}.example.",
+                         upstream_reply(f"{name}.example.", f"{name}.example. 60 IN A 192.0.2.1"))
+
     for key in ("a", "b"):
-        cache.put(key, reply(f"{key}.example.", f"{key}.example. 60 IN A 192.0.2.1"))
+        cache.put(key, answer(key))
     assert cache.get("a") is not None  # "a" is now more recent than "b"
-    cache.put("c", reply("c.example.", "c.example. 60 IN A 192.0.2.3"))
+    cache.put("c", answer("c"))
     assert len(cache) == 2
     assert cache.get("b") is None
     assert cache.get("a") is not None and cache.get("c") is not None
@@ -109,22 +79,6 @@ def test_least_recently_used_entry_goes_first() -> None:
 
 def test_capacity_zero_turns_the_cache_off() -> None:
     cache = Cache(capacity=0, clock=Clock())
-    assert not cache.put("a", reply("a.example.", "a.example. 60 IN A 192.0.2.1"))
+    reply = upstream_reply("a.example.", "a.example. 60 IN A 192.0.2.1")
+    assert not cache.put("a", forwarded("a.example.", reply))
     assert cache.get("a") is None
-
-
-def test_upstream_opt_record_is_not_kept() -> None:
-    cache = Cache(clock=Clock())
-    message = reply("a.example.", "a.example. 60 IN A 192.0.2.1")
-    message.add_ar(EDNS0(udp_len=1232))
-    cache.put("k", message)
-    assert cache.get("k").ar == []
-
-
-def test_served_copies_do_not_change_the_entry() -> None:
-    clock = Clock()
-    cache = Cache(clock=clock)
-    cache.put("k", reply("a.example.", "a.example. 60 IN A 192.0.2.1"))
-    cache.get("k").rr[0].ttl = 1
-    clock.now += 10
-    assert ttls(cache.get("k")) == [50]

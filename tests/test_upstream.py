@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import time
 
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
 from clusterdns.serve.cache import Cache
+from clusterdns.serve.forwarded import Forwarded
 from clusterdns.serve.upstream import (
     HOLD_DOWN_SECONDS,
     Forwarder,
     Question,
+    UpstreamError,
     build_request,
     default_upstreams,
     is_own_address,
@@ -34,13 +38,13 @@ def forwarder(*addresses: str, timeout: float = 0.3, budget: float = 1.0,
     return Forwarder([endpoint(a) for a in addresses], kept, timeout, budget)
 
 
-def resolve(fwd: Forwarder, name: str = "github.io.", qtype: int = QTYPE.A) -> DNSRecord | None:
+def resolve(fwd: Forwarder, name: str = "github.io.", qtype: int = QTYPE.A) -> Forwarded | None:
     return asyncio.run(fwd.resolve(Question(name, qtype)))
 
 
-def addresses(reply: DNSRecord | None) -> list[str]:
-    assert reply is not None
-    return [str(rr.rdata) for rr in reply.rr]
+def addresses(answer: Forwarded | None) -> list[str]:
+    assert answer is not None
+    return [socket.inet_ntoa(r.rdata) for r in answer.answer]
 
 
 def test_answer_comes_from_the_upstream_and_then_from_the_cache() -> None:
@@ -97,11 +101,11 @@ def test_servfail_from_one_upstream_asks_the_next() -> None:
             "185.199.108.153"]
         assert failing.count("github.io") == 1
         only = resolve(forwarder(failing.address))
-        assert only is not None and only.header.rcode == RCODE.SERVFAIL
+        assert only is not None and only.rcode == RCODE.SERVFAIL
 
 
 def test_identical_questions_in_flight_share_one_request() -> None:
-    async def five(fwd: Forwarder) -> list[DNSRecord | None]:
+    async def five(fwd: Forwarder) -> list[Forwarded | None]:
         return await asyncio.gather(*(fwd.resolve(Question("github.io.", QTYPE.A))
                                       for _ in range(5)))
 
@@ -116,21 +120,40 @@ def test_nxdomain_is_passed_on_and_cached_by_its_soa() -> None:
         fwd = forwarder(server.address)
         for _ in range(2):
             reply = resolve(fwd, "nope.example.")
-            assert reply is not None and reply.header.rcode == RCODE.NXDOMAIN
+            assert reply is not None and reply.rcode == RCODE.NXDOMAIN
         assert server.count("nope.example") == 1
 
 
 def test_reply_must_carry_the_id_and_question_that_were_sent() -> None:
     request = build_request(Question("github.io.", QTYPE.A))
-    reply = request.reply()
+    sent = DNSRecord.parse(request.data)
+    assert sent.header.rd and sent.q.qname == "github.io." and sent.ar[0].rtype == QTYPE.OPT
+    reply = sent.reply()
     assert matches(request, bytes(reply.pack())) is not None
-    other_id = request.reply()
+    other_id = sent.reply()
     other_id.header.id ^= 1
     other_name = DNSRecord.question("gitlab.io").reply()
-    other_name.header.id = request.header.id
-    for bad in (bytes(other_id.pack()), bytes(other_name.pack()), bytes(request.pack()),
+    other_name.header.id = request.id
+    for bad in (bytes(other_id.pack()), bytes(other_name.pack()), request.data,
                 b"\x00\x01garbage"):
         assert matches(request, bad) is None
+
+
+def test_the_reply_to_our_question_that_cannot_be_read_is_an_error() -> None:
+    request = build_request(Question("github.io.", QTYPE.A))
+    reply = bytes(DNSRecord.parse(request.data).reply().pack())
+    # Our ID and question, then an answer whose owner is a pointer forwards (to 48).
+    forward = reply[:6] + b"\x00\x01" + reply[8:] + b"\xc0\x30" + \
+        struct.pack("!HHIH", 1, 1, 60, 4) + bytes(4)
+    with pytest.raises(UpstreamError, match=r"github\.io"):
+        matches(request, forward)
+
+
+def test_truncated_over_tcp_too_is_a_failure_and_not_cached() -> None:
+    with upstream(GITHUB, truncate_udp=True, truncate_tcp=True) as server:
+        fwd = forwarder(server.address)
+        assert resolve(fwd) is None and len(fwd.cache) == 0
+        assert server.count("github.io", "tcp") == 1
 
 
 RESOLV_CONF = "nameserver 127.0.0.1\nnameserver 10.0.0.2\nnameserver 192.168.5.5\n"

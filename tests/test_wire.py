@@ -8,13 +8,12 @@ import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
-import dnslib
 import pytest
-from dnslib import EDNS0, QTYPE, RR, DNSRecord
 
 from clusterdns.serve import wire
 from clusterdns.zone.answer import Reply
-from clusterdns.zone.records import CNAME, NOERROR, A, Record
+from clusterdns.zone.records import CNAME, NOERROR, NXDOMAIN, A, Record
+from tests.replies import upstream_reply
 
 
 def query_bytes(name: str = "big.default.svc.cluster.local", rdtype: str = "A",
@@ -118,47 +117,72 @@ def test_responses_are_never_answered() -> None:
         wire.parse_query(data)
 
 
-def upstream_reply(name: str, count: int, rcode: int = NOERROR) -> DNSRecord:
-    """What an upstream might send for `name`: `count` A records and its own OPT."""
-    reply = DNSRecord.question(name).reply()
-    reply.header.id = 1
-    reply.header.rcode = rcode
-    for i in range(count):
-        reply.add_answer(RR(name, QTYPE.A, ttl=300, rdata=dnslib.A(f"192.0.2.{i + 1}")))
-    reply.add_ar(EDNS0(udp_len=4096))
-    return reply
-
-
-def test_forwarded_reply_is_the_clients_own() -> None:
-    query = wire.parse_query(query_bytes("GitHub.IO", use_edns=0))
-    out = dns.message.from_wire(wire.pack_forwarded(query, upstream_reply("github.io.", 2)))
-    assert out.id == 4242
-    assert out.flags & dns.flags.RA and out.flags & dns.flags.RD
-    assert not out.flags & dns.flags.AA
-    assert out.answer[0].name.to_text() == "GitHub.IO."
-    assert out.payload == wire.EDNS_UDP_LIMIT  # ours, not the upstream's 4096
-
-
-def test_forwarded_reply_keeps_the_upstream_rcode() -> None:
-    query = wire.parse_query(query_bytes("nope.example"))
-    out = dns.message.from_wire(
-        wire.pack_forwarded(query, upstream_reply("nope.example.", 0, rcode=3)))
-    assert out.rcode() == dns.rcode.NXDOMAIN and out.edns < 0
-
-
-def test_forwarded_reply_is_truncated_to_the_clients_limit() -> None:
-    query = wire.parse_query(query_bytes("many.example"))
-    data = wire.pack_forwarded(query, upstream_reply("many.example.", 60), query.udp_limit())
-    out = dns.message.from_wire(data)
-    assert len(data) <= 512 and out.flags & dns.flags.TC
-    assert 0 < len(out.answer[0]) < 60
-
-
 def test_chased_records_follow_the_cname() -> None:
     query = wire.parse_query(query_bytes("ext.default.svc.cluster.local"))
     cname = Record("ext.default.svc.cluster.local.", CNAME, 5, "github.io.")
-    chased = upstream_reply("github.io.", 1).rr
+    chased = upstream_reply("github.io.", "github.io. 300 IN A 192.0.2.1").answer
     out = dns.message.from_wire(wire.pack(query, Reply(NOERROR, (cname,), chase="github.io."),
                                           recursion_available=True, chased=chased))
     assert [rrset.rdtype for rrset in out.answer] == [dns.rdatatype.CNAME, dns.rdatatype.A]
     assert out.flags & dns.flags.RA and out.flags & dns.flags.AA
+
+
+OPT = b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00"
+
+
+def with_records(question_name: bytes, *records: bytes, counts: tuple[int, int, int] = (0, 0, 0),
+                 qdcount: int = 1) -> bytes:
+    header = struct.pack("!HHHHHH", 9, 0x0100, qdcount, *counts)
+    return header + question_name + b"\x00\x01\x00\x01" + b"".join(records)
+
+
+NAME = b"\x03web\x04shop\x03svc\x07cluster\x05local\x00"
+
+
+@pytest.mark.parametrize(("label", "data"), [
+    ("two OPT records", with_records(NAME, OPT, OPT, counts=(0, 0, 2))),
+    ("OPT in the answer section", with_records(NAME, OPT, counts=(1, 0, 0))),
+    ("OPT not owned by the root", with_records(NAME, b"\x01x" + OPT, counts=(0, 0, 1))),
+    ("OPT option longer than its RDATA",
+     with_records(NAME, OPT[:-2] + b"\x00\x05\x00\x0a\x00\x09abcde", counts=(0, 0, 1))),
+    ("pointer in the question", with_records(b"\x03web\xc0\x0c")),
+    ("pointer into the header", with_records(b"\x03web\xc0\x02")),
+    ("label of reserved type", with_records(b"\x43" + b"x" * 67 + b"\x00")),
+    ("name over 255 octets", with_records(b"\x3f" + b"x" * 63 + b"\x3f" + b"x" * 63
+                                          + b"\x3f" + b"x" * 63 + b"\x3f" + b"x" * 63 + b"\x00")),
+    ("counts promise more", with_records(NAME, counts=(1, 0, 0))),
+    ("trailing bytes", with_records(NAME) + b"\x00"),
+])
+def test_malformed_queries(label: str, data: bytes) -> None:
+    with pytest.raises(wire.MalformedQuery):
+        wire.parse_query(data)
+    reply = wire.error_for_bytes(data, 1)
+    assert reply is not None and len(reply) <= 12 + 255 + 4, label
+
+
+def test_question_is_echoed_byte_for_byte_whatever_its_labels_hold() -> None:
+    name = b"\x03a.b\x04\\065\x02\xc3\xa9\x02\xff\xfe\x07cluster\x05local\x00"
+    query = wire.parse_query(with_records(name, OPT, counts=(0, 0, 1)))
+    assert query.qname == "a\\046b.\\092065.\\195\\169.\\255\\254.cluster.local."
+    assert query.edns is not None and query.question == name + b"\x00\x01\x00\x01"
+    soa = Record("cluster.local.", 6, 5, ("ns.dns.cluster.local.", "hostmaster.cluster.local.",
+                                          1, 2, 3, 4, 5))
+    data = wire.pack(query, Reply(NXDOMAIN, authority=(soa,)), 512)
+    assert data[12:12 + len(query.question)] == query.question
+    out = dns.message.from_wire(data)
+    assert out.rcode() == NXDOMAIN and out.authority[0].name.to_text() == "cluster.local."
+
+
+def test_answer_records_point_at_the_question() -> None:
+    query = wire.parse_query(query_bytes("Big.Default.svc.cluster.local"))
+    data = wire.pack(query, many(2))
+    end = 12 + len(query.question)
+    assert data[end:end + 2] == b"\xc0\x0c"  # first answer's owner: offset 12
+
+
+def test_build_only_what_fits() -> None:
+    query = wire.parse_query(query_bytes())
+    data = wire.pack(query, many(100_000), wire.TCP_LIMIT)
+    out = dns.message.from_wire(data)
+    assert len(data) <= wire.TCP_LIMIT and out.flags & dns.flags.TC
+    assert 4000 < len(out.answer[0]) < 4100

@@ -2,8 +2,9 @@
 
 It answers from zone-file lines, counts every question it sees (so a test can tell a
 cache hit from a forward), and can misbehave on purpose: stay silent, truncate every UDP
-reply so the client must retry over TCP, send a stray reply with the wrong ID first,
-answer slowly so identical questions overlap, or answer everything with one rcode.
+reply so the client must retry over TCP (or truncate over TCP too), send a stray reply
+with the wrong ID first, answer slowly so identical questions overlap, answer everything
+with one rcode, or send whatever bytes a test's function makes of the query.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from dnslib import QTYPE, RCODE, RR, DNSRecord
 
 HOST = "127.0.0.1"
-SOA_LINE = "example. 3600 IN SOA ns.example. admin.example. 1 7200 900 86400 {negative_ttl}"
+# The root's SOA: above every name it denies, as a denial's SOA must be to be believed.
+SOA_LINE = ". 3600 IN SOA ns.example. admin.example. 1 7200 900 86400 {negative_ttl}"
 
 
 @dataclass
@@ -44,6 +46,9 @@ class UpstreamServer:
     delay: float = 0.0
     rcode: int | None = None  # answer every question with this rcode and no records
     negative_ttl: int = 60
+    truncate_tcp: bool = False  # TC and no records over TCP as well
+    # The raw reply to a query's bytes, instead of an answer from `zone`.
+    respond_with: Callable[[bytes], bytes] | None = None
     host: str = HOST
     asked: list[Asked] = field(default_factory=list)
     port: int = 0
@@ -95,10 +100,7 @@ class UpstreamServer:
             stray.rr = [RR.fromZone(f"{stray.q.qname} 60 IN A 6.6.6.6")[0]]
             self._udp.sendto(stray.pack(), peer)
         if self.truncate_udp:
-            cut = DNSRecord.parse(reply)
-            cut.rr, cut.auth, cut.ar = [], [], []
-            cut.header.tc = 1
-            reply = cut.pack()
+            reply = _truncated(reply)
         self._udp.sendto(reply, peer)
 
     def _on_connection(self) -> None:
@@ -108,6 +110,8 @@ class UpstreamServer:
             try:
                 (length,) = struct.unpack("!H", _read(conn, 2))
                 reply = self._reply(_read(conn, length), "tcp")
+                if reply is not None and self.truncate_tcp:
+                    reply = _truncated(reply)
                 if reply is not None:
                     conn.sendall(struct.pack("!H", len(reply)) + reply)
             except (OSError, struct.error):
@@ -121,6 +125,8 @@ class UpstreamServer:
             return None
         if self.delay:
             time.sleep(self.delay)
+        if self.respond_with is not None:
+            return self.respond_with(data)
         reply = query.reply()
         if self.rcode is not None:
             reply.header.rcode = self.rcode
@@ -134,6 +140,13 @@ class UpstreamServer:
             if not owned:
                 reply.header.rcode = RCODE.NXDOMAIN
         return bytes(reply.pack())
+
+
+def _truncated(reply: bytes) -> bytes:
+    cut = DNSRecord.parse(reply)
+    cut.rr, cut.auth, cut.ar = [], [], []
+    cut.header.tc = 1
+    return bytes(cut.pack())
 
 
 def _read(conn: socket.socket, size: int) -> bytes:

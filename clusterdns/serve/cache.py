@@ -9,63 +9,59 @@ What is kept and for how long follows CoreDNS's cache plugin and RFC 2308:
 - anything else (SERVFAIL, REFUSED, a truncated reply, a TTL of 0) is not kept, so a
   failing upstream is asked again rather than remembered as failing.
 
-Served copies carry TTLs counted down by the time spent in the cache, so a client never
-keeps a record longer than the upstream allowed. The cache is bounded: past `capacity`
-entries the least recently used one goes.
+`lifetime` also gives the ceiling no served TTL may pass, and `forwarded.prepare` applies
+it to the first reply already, so the first client and every later one see the same
+caps. Entries are kept packed (`forwarded.Forwarded`) and age by the time since the
+upstream answered. The cache is bounded: past `capacity` entries the least recently used
+one goes.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING
 
-from dnslib import QTYPE, RCODE, RR, SOA, DNSRecord
+from ..zone.records import NOERROR, NXDOMAIN, SOA
+from .message import WireRecord
+
+if TYPE_CHECKING:
+    from .forwarded import Forwarded
 
 DEFAULT_CAPACITY = 10_000
 DEFAULT_MAX_TTL = 3600  # CoreDNS cache: `success` TTL cap
 DEFAULT_MAX_NEGATIVE_TTL = 1800  # CoreDNS cache: `denial` TTL cap
 
 
-def is_negative(message: DNSRecord) -> bool:
-    """NXDOMAIN, or NODATA (NOERROR without answers): the kinds RFC 2308 caches by SOA."""
-    rcode = message.header.rcode
-    return rcode == RCODE.NXDOMAIN or (rcode == RCODE.NOERROR and not message.rr)
+def lifetime(rcode: int, answer: Sequence[WireRecord], authority: Sequence[WireRecord],
+             additional: Sequence[WireRecord] = (), max_ttl: int = DEFAULT_MAX_TTL,
+             max_negative_ttl: int = DEFAULT_MAX_NEGATIVE_TTL) -> tuple[int, int]:
+    """How many seconds an answer may be cached (0: not at all), and its TTL ceiling.
 
-
-def lifetime(message: DNSRecord, max_ttl: int = DEFAULT_MAX_TTL,
-             max_negative_ttl: int = DEFAULT_MAX_NEGATIVE_TTL) -> int:
-    """How many seconds `message` may be served from the cache; 0 means not at all."""
-    if message.header.tc or message.header.rcode not in (RCODE.NOERROR, RCODE.NXDOMAIN):
-        return 0
-    records = [r for r in (*message.rr, *message.auth, *message.ar) if r.rtype != QTYPE.OPT]
-    if is_negative(message):
-        soas = [r for r in message.auth if r.rtype == QTYPE.SOA]
+    The ceiling is the cap for positive answers and, for negative ones, the negative TTL
+    itself: the SOA then says how long the denial holds, never longer than it is kept.
+    """
+    if rcode not in (NOERROR, NXDOMAIN):
+        return 0, max_ttl
+    records = [*answer, *authority, *additional]
+    if rcode == NXDOMAIN or not answer:
+        soas = [r for r in authority if r.rtype == SOA]
         if not soas:
-            return 0
+            return 0, max_negative_ttl
         # RFC 2308 section 5: the SOA's own TTL or its MINIMUM field, whichever is smaller.
-        limits = [r.ttl for r in records] + [_soa_minimum(r.rdata) for r in soas]
-        return max(0, min(min(limits), max_negative_ttl))
-    return max(0, min(min(r.ttl for r in records), max_ttl))
+        limits = [r.ttl for r in records] + [_soa_minimum(r) for r in soas]
+        seconds = max(0, min(min(limits), max_negative_ttl))
+        return seconds, seconds
+    return max(0, min(min(r.ttl for r in records), max_ttl)), max_ttl
 
 
-def _soa_minimum(rdata: SOA) -> int:
-    return int(rdata.times[-1])
-
-
-@dataclass
-class _Entry:
-    message: DNSRecord
-    stored: float
-    lifetime: int
-    # No record is served with a TTL above this: the cap for positive answers, the
-    # negative TTL for negative ones (the SOA then says how long the denial holds).
-    ceiling: int
+def _soa_minimum(record: WireRecord) -> int:
+    return int.from_bytes(record.rdata[-4:], "big")
 
 
 class Cache:
-    """A bounded LRU map from a question key to an upstream reply, with TTL expiry."""
+    """A bounded LRU map from a question key to a packed upstream answer, with TTL expiry."""
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY, max_ttl: int = DEFAULT_MAX_TTL,
                  max_negative_ttl: int = DEFAULT_MAX_NEGATIVE_TTL,
@@ -74,42 +70,28 @@ class Cache:
         self.max_ttl = max_ttl
         self.max_negative_ttl = max_negative_ttl
         self.clock = clock
-        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._entries: OrderedDict[Hashable, Forwarded] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def put(self, key: Hashable, message: DNSRecord) -> bool:
-        """Keep `message` under `key` if it may be cached at all; True when it was kept."""
-        seconds = lifetime(message, self.max_ttl, self.max_negative_ttl)
-        if seconds <= 0 or self.capacity <= 0:
+    def put(self, key: Hashable, answer: Forwarded) -> bool:
+        """Keep `answer` under `key` if it may be cached at all; True when it was kept."""
+        if answer.lifetime <= 0 or self.capacity <= 0:
             return False
-        ceiling = seconds if is_negative(message) else self.max_ttl
-        kept = DNSRecord(message.header, questions=list(message.questions), rr=list(message.rr),
-                         auth=list(message.auth),
-                         ar=[r for r in message.ar if r.rtype != QTYPE.OPT])
-        self._entries[key] = _Entry(kept, self.clock(), seconds, ceiling)
+        self._entries[key] = answer
         self._entries.move_to_end(key)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
         return True
 
-    def get(self, key: Hashable) -> DNSRecord | None:
-        """A copy of the reply kept under `key` with TTLs counted down, or None if gone."""
-        entry = self._entries.get(key)
-        if entry is None:
+    def get(self, key: Hashable) -> Forwarded | None:
+        """The answer kept under `key`, or None if there is none or it has expired."""
+        answer = self._entries.get(key)
+        if answer is None:
             return None
-        age = self.clock() - entry.stored
-        if age >= entry.lifetime:
+        if self.clock() - answer.fetched >= answer.lifetime:
             del self._entries[key]
             return None
         self._entries.move_to_end(key)
-        elapsed = int(age)
-        message = entry.message
-
-        def aged(records: list[RR]) -> list[RR]:
-            return [RR(r.rname, r.rtype, r.rclass, max(0, min(r.ttl, entry.ceiling) - elapsed),
-                       r.rdata) for r in records]
-
-        return DNSRecord(message.header, questions=list(message.questions), rr=aged(message.rr),
-                         auth=aged(message.auth), ar=aged(message.ar))
+        return answer

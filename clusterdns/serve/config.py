@@ -9,6 +9,7 @@ from ..source.manifests import LoadOptions
 from ..zone.settings import ZoneSettings
 from .access import DEFAULT_RECURSION_CLIENTS
 from .cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL
+from .rrl import RateLimit
 from .upstream import DEFAULT_BUDGET, DEFAULT_TIMEOUT
 
 # Not 5353: that is mDNS's port, held on many desktops by avahi or mDNSResponder. 1053 is
@@ -37,3 +38,5 @@ class Config:
     cache_max_negative_ttl: int = DEFAULT_MAX_NEGATIVE_TTL
     # CIDRs of the clients that may ask for names outside the zone.
     recursion_clients: tuple[str, ...] = DEFAULT_RECURSION_CLIENTS
+    # Response rate limiting of UDP replies (rrl.py): by default on beyond loopback only.
+    rate_limit: RateLimit = field(default_factory=RateLimit)

@@ -1,6 +1,6 @@
 """In-zone replies kept as wire bytes, so a repeated question costs a lookup and a splice.
 
-Parsing and packing a message with dnslib costs tens of microseconds; reading the key
+Reading a query and writing its reply costs some 25 microseconds; reading the key
 and splicing the ID and name back costs about one. Replies are stored the first time
 the slow path answers a question (there are far too many possible names to build them
 all up front), in a table that belongs to one zone: a reload replaces the whole table
@@ -25,13 +25,13 @@ DEFAULT_LIMIT = 50_000
 
 
 class PackedAnswers:
-    """Stored replies, looked up two ways, separately for UDP and for TCP (no truncation).
+    """Stored replies, looked up two ways, separately for UDP and for TCP (cut at 64 KiB).
 
     First by the query's exact bytes after the ID: a client repeating its own question
     (the common case: dnsperf, a resolver's retries, every pod asking the same names)
     costs one slice, one lookup and one concatenation. Then by `wire.answer_key`, which
     folds the name's case, so any other spelling (0x20-randomised resolvers) still skips
-    dnslib and gets its own case spliced back.
+    the slow path and gets its own case spliced back.
     """
 
     __slots__ = ("_exact", "_folded", "_limit", "udp_exact")

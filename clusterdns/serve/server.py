@@ -1,8 +1,9 @@
 """The network edge: UDP and TCP listeners around one current Zone.
 
-Everything DNS-specific lives in `answer` and `wire`; this module only moves bytes,
-keeps the current zone in one attribute (so a reload is one assignment), and makes sure
-no packet, however broken, can stop the loop.
+Everything DNS-specific lives in `answer` and `wire`, TCP's connections in `tcp`, rate
+limiting in `rrl`; this module only moves bytes, keeps the current zone in one attribute
+(so a reload is one assignment), and makes sure no packet, however broken, can stop the
+loop or go unanswered when it should be answered.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ import logging
 import os
 import signal
 import socket
-import struct
 import sys
-from collections.abc import Coroutine, Sequence
+import time
+from collections.abc import Sequence
 from typing import Any
-
-from dnslib import DNSRecord
 
 from ..source.manifests import FileCache
 from ..source.model import Cluster
@@ -28,22 +27,21 @@ from ..source.state import State
 from ..zone.answer import FORWARD, Reply, answer
 from ..zone.build import Zone
 from ..zone.records import BADVERS, FORMERR, NOERROR, NOTIMP, REFUSED, SERVFAIL, TYPE_NAMES, fqdn
-from . import wire
+from . import rrl, wire
 from .access import DEFAULT_RECURSION_CLIENTS, ClientRanges, exposure_warning
 from .cache import Cache
 from .config import Config
+from .forwarded import Forwarded
 from .packed import PackedAnswers
 from .reload import Reloader
+from .rrl import RateLimit, RateLimiter
+from .tcp import LISTEN_BACKLOG, Pending, TcpConnections
 from .upstream import Forwarder, Question
 from .workers import Workers, fork_workers
 
 log = logging.getLogger(__name__)
 
-TCP_IDLE_SECONDS = 10.0  # RFC 7766 suggests seconds, not minutes, for idle connections
-TCP_MAX_CONNECTIONS = 256
 UDP_RECEIVE_BUFFER = 4 << 20  # the default 208 KiB drops bursts past ~200 queries in flight
-
-Pending = Coroutine[Any, Any, bytes | None]
 
 
 class Responder:
@@ -79,13 +77,15 @@ class Responder:
         """`respond` without the stored replies: parse, answer, pack, and store if it may."""
         try:
             query = wire.parse_query(data)
-        except wire.MalformedQuery:
+        except (wire.MalformedQuery, RecursionError):
+            # Nothing here recurses on packet data; should that ever change, a hostile
+            # packet must still cost one FORMERR, not a traceback.
             return wire.error_for_bytes(data, FORMERR)
         try:
             reply = self._respond(query, data, peer, tcp)
-        except Exception:  # a bug must cost one SERVFAIL, never the server
+        except Exception:  # a bug must cost one SERVFAIL, never the server or silence
             log.exception("answering %s %s failed", query.qname, query.qtype)
-            return wire.pack_rcode(query, SERVFAIL)
+            return wire.error_for_bytes(data, SERVFAIL)
         if self.log_queries and isinstance(reply, bytes):
             self._log(query, peer, tcp, reply)
         return reply
@@ -109,8 +109,8 @@ class Responder:
             question = _question(query, query.qname)
             cached = self.forwarder.cache.get(question)
             if cached is not None:  # answered at once, like the zone's own names: no task
-                return wire.pack_forwarded(query, cached,
-                                           wire.TCP_LIMIT if tcp else query.udp_limit())
+                return cached.render(query, wire.TCP_LIMIT if tcp else query.udp_limit(),
+                                     self.forwarder.cache.clock())
             return self._forward(query, question, peer, tcp)
         assert isinstance(result, Reply)
         limit = wire.TCP_LIMIT if tcp else query.udp_limit()
@@ -133,8 +133,8 @@ class Responder:
         if upstream is None:
             reply = wire.pack_rcode(query, SERVFAIL, recursion_available=True)
         else:
-            reply = wire.pack_forwarded(query, upstream,
-                                        wire.TCP_LIMIT if tcp else query.udp_limit())
+            reply = upstream.render(query, wire.TCP_LIMIT if tcp else query.udp_limit(),
+                                    self._now())
         if self.log_queries:
             self._log(query, peer, tcp, reply)
         return reply
@@ -147,14 +147,19 @@ class Responder:
         CoreDNS does: the client may resolve the target itself.
         """
         upstream = await self._resolve(_question(query, result.chase))
-        chased = upstream.rr if upstream is not None and upstream.header.rcode == NOERROR else []
+        chased = (upstream.aged_answer(self._now())
+                  if upstream is not None and upstream.rcode == NOERROR else [])
         reply = wire.pack(query, result, wire.TCP_LIMIT if tcp else query.udp_limit(),
                           recursion_available=True, chased=chased)
         if self.log_queries:
             self._log(query, peer, tcp, reply)
         return reply
 
-    async def _resolve(self, question: Question) -> DNSRecord | None:
+    def _now(self) -> float:
+        assert self.forwarder is not None
+        return self.forwarder.cache.clock()
+
+    async def _resolve(self, question: Question) -> Forwarded | None:
         assert self.forwarder is not None
         try:
             return await self.forwarder.resolve(question)
@@ -190,18 +195,22 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         if stored is not None:
             self.transport.sendto(data[:2] + stored, addr)  # type: ignore[union-attr]
             return
+        self._answer(data, addr)
+
+    def _answer(self, data: bytes, addr: tuple[Any, ...]) -> None:
         reply = self.responder.respond(data, addr, tcp=False)
         if isinstance(reply, bytes):
-            self._send(reply, addr)
+            self._reply(data, reply, addr)
         elif reply is not None:
             task = asyncio.ensure_future(reply)
-            task.add_done_callback(lambda t: self._send_result(t, addr))
+            task.add_done_callback(lambda t: self._reply_result(data, t, addr))
 
-    def _send_result(self, task: asyncio.Future[bytes | None], addr: tuple[Any, ...]) -> None:
+    def _reply_result(self, data: bytes, task: asyncio.Future[bytes | None],
+                      addr: tuple[Any, ...]) -> None:
         if not task.cancelled() and task.exception() is None and task.result():
-            self._send(task.result(), addr)  # type: ignore[arg-type]
+            self._reply(data, task.result(), addr)  # type: ignore[arg-type]
 
-    def _send(self, reply: bytes, addr: tuple[Any, ...]) -> None:
+    def _reply(self, data: bytes, reply: bytes, addr: tuple[Any, ...]) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(reply, addr)
 
@@ -210,51 +219,29 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         log.debug("udp error: %s", exc)
 
 
-class _TcpConnections:
-    """RFC 7766 framing: several length-prefixed queries per connection, idle timeout."""
+class _RateLimitedUdpProtocol(_UdpProtocol):
+    """A listener beyond loopback: every reply, stored ones too, is charged to an account.
 
-    def __init__(self, responder: Responder) -> None:
-        self.responder = responder
-        self.open = 0
+    A separate class, so listeners without a limit keep the bare hot path above.
+    """
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername") or ("?", 0)
-        if self.open >= TCP_MAX_CONNECTIONS:
-            writer.close()
-            return
-        self.open += 1
-        pending: set[asyncio.Task[None]] = set()
-        try:
-            while True:
-                try:
-                    prefix = await asyncio.wait_for(reader.readexactly(2), TCP_IDLE_SECONDS)
-                    (length,) = struct.unpack("!H", prefix)
-                    data = await asyncio.wait_for(reader.readexactly(length), TCP_IDLE_SECONDS)
-                except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
-                    break
-                reply = self.responder.respond(data, peer, tcp=True)
-                if isinstance(reply, bytes):
-                    writer.write(struct.pack("!H", len(reply)) + reply)
-                    await writer.drain()
-                elif reply is not None:
-                    task = asyncio.ensure_future(self._write_later(reply, writer))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
-        except ConnectionError:
-            pass
-        finally:
-            for task in pending:
-                task.cancel()
-            self.open -= 1
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+    def __init__(self, responder: Responder, limiter: RateLimiter) -> None:
+        super().__init__(responder)
+        self.limiter = limiter
 
-    @staticmethod
-    async def _write_later(reply: Pending, writer: asyncio.StreamWriter) -> None:
-        data = await reply
-        if data and not writer.is_closing():
-            writer.write(struct.pack("!H", len(data)) + data)
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        stored = self.responder.packed.udp_exact.get(data[2:])
+        if stored is not None:
+            self._reply(data, data[:2] + stored, addr)
+        else:
+            self._answer(data, addr)
+
+    def _reply(self, data: bytes, reply: bytes, addr: tuple[Any, ...]) -> None:
+        verdict = self.limiter.judge(rrl.account(addr[0], data, reply), time.monotonic())
+        if verdict == rrl.SEND:
+            super()._reply(data, reply, addr)
+        elif verdict == rrl.SLIP:
+            super()._reply(data, rrl.slipped(reply), addr)
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -329,10 +316,15 @@ def _grow_receive_buffer(sock: socket.socket) -> None:
 
 
 class DnsServer:
-    """All listeners of one process, started and stopped together."""
+    """All listeners of one process, started and stopped together.
 
-    def __init__(self, responder: Responder) -> None:
+    UDP listeners that `rate_limit` covers share one rate limiter; TCP is never limited.
+    """
+
+    def __init__(self, responder: Responder, rate_limit: RateLimit | None = None) -> None:
         self.responder = responder
+        self.rate_limit = rate_limit if rate_limit is not None else RateLimit()
+        self.limiter: RateLimiter | None = None
         self.transports: list[asyncio.BaseTransport] = []
         self.servers: list[asyncio.base_events.Server] = []
         self.addresses: list[tuple[str, int]] = []
@@ -340,15 +332,24 @@ class DnsServer:
     async def start(self, sockets: list[tuple[socket.socket, socket.socket]]) -> None:
         """Serve on bound (UDP, TCP) pairs, as `bind_all` returns them."""
         loop = asyncio.get_running_loop()
-        connections = _TcpConnections(self.responder)
+        connections = TcpConnections(self.responder)
         for udp, tcp in sockets:
             host = udp.getsockname()[0]
             transport, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self.responder), sock=udp
+                lambda host=host: self._udp_protocol(host), sock=udp
             )
             self.transports.append(transport)
-            self.servers.append(await asyncio.start_server(connections.handle, sock=tcp))
+            self.servers.append(await asyncio.start_server(connections.handle, sock=tcp,
+                                                           backlog=LISTEN_BACKLOG))
             self.addresses.append((host, udp.getsockname()[1]))
+
+    def _udp_protocol(self, host: str) -> _UdpProtocol:
+        rate = self.rate_limit.rate_for(host)
+        if not rate:
+            return _UdpProtocol(self.responder)
+        if self.limiter is None:
+            self.limiter = RateLimiter(rate, self.rate_limit.slip, self.rate_limit.window)
+        return _RateLimitedUdpProtocol(self.responder, self.limiter)
 
     async def close(self) -> None:
         for transport in self.transports:
@@ -426,7 +427,7 @@ async def serve(
     """
     recursion = ClientRanges.parse(config.recursion_clients)
     responder = Responder(zone, config.log_queries, forwarder_for(config), recursion)
-    server = DnsServer(responder)
+    server = DnsServer(responder, config.rate_limit)
     await server.start(sockets if sockets is not None else bind_all(config.listen))
     reloader = Reloader(config, zone, responder.swap, cluster, cache, known, warnings)
     reloader.start()

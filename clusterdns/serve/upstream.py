@@ -8,8 +8,12 @@ waiting out the same timeout again (CoreDNS's forward plugin reaches the same en
 health checks).
 
 A reply counts only if it carries the ID and the question that were sent, so a stray or
-spoofed datagram is ignored rather than believed. Answers go through the `Cache`, and
-identical questions asked while one is in flight wait for that one request.
+spoofed datagram is ignored rather than believed. A reply that does carry them but cannot
+be read whole (a name over 255 octets, a pointer that does not point back), or is still
+truncated over TCP, is that upstream's failure: the next one is asked, and the client
+gets SERVFAIL if none does better. Nothing unreadable is cached. Answers go through the
+`Cache`, already scrubbed, capped and packed (`forwarded.prepare`), and identical
+questions asked while one is in flight wait for that one request.
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from dnslib import EDNS0, RCODE, DNSHeader, DNSQuestion, DNSRecord
-
 from ..resolvconf import nameservers
+from ..zone.records import REFUSED, SERVFAIL
+from . import message, names
 from .cache import Cache
+from .forwarded import Forwarded, prepare
+from .message import HEADER, BadMessage, Message
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,7 @@ DEFAULT_BUDGET = 4.0
 HOLD_DOWN_SECONDS = 10.0
 EDNS_SIZE = 1232  # what we advertise upstream: no IP fragmentation (DNS flag day 2020)
 DNS_PORT = 53
+CLASS_IN = 1
 
 
 class UpstreamError(Exception):
@@ -52,6 +59,15 @@ class Question:
     qtype: int
     dnssec_ok: bool = False
     checking_disabled: bool = False
+
+
+@dataclass(frozen=True)
+class Request:
+    """A query as sent upstream: its ID, its bytes, and its question section's bytes."""
+
+    id: int
+    data: bytes
+    question: bytes
 
 
 @dataclass
@@ -77,10 +93,10 @@ class Forwarder:
         self.timeout = timeout
         self.budget = budget
         self.clock = clock
-        self._in_flight: dict[Question, asyncio.Future[DNSRecord | None]] = {}
+        self._in_flight: dict[Question, asyncio.Future[Forwarded | None]] = {}
 
-    async def resolve(self, question: Question) -> DNSRecord | None:
-        """The upstream reply to `question` (from the cache if it may), None if none came."""
+    async def resolve(self, question: Question) -> Forwarded | None:
+        """The upstream answer to `question` (from the cache if it may), None if none came."""
         cached = self.cache.get(question)
         if cached is not None:
             return cached
@@ -92,13 +108,16 @@ class Forwarder:
         # Shielded: a client that goes away must not cancel the others' request.
         return await asyncio.shield(shared)
 
-    async def _fetch(self, question: Question) -> DNSRecord | None:
+    async def _fetch(self, question: Question) -> Forwarded | None:
         reply = await self._ask(question)
-        if reply is not None:
-            self.cache.put(question, reply)
-        return reply
+        if reply is None:
+            return None
+        answer = prepare(question.name, question.qtype, reply, self.cache.max_ttl,
+                         self.cache.max_negative_ttl, self.cache.clock())
+        self.cache.put(question, answer)
+        return answer
 
-    async def _ask(self, question: Question) -> DNSRecord | None:
+    async def _ask(self, question: Question) -> Message | None:
         deadline = self.clock() + self.budget
         fallback = None
         for upstream in self._in_order():
@@ -111,7 +130,7 @@ class Forwarder:
                 self._mark_down(upstream, exc)
                 continue
             upstream.down_until = 0.0
-            if reply.header.rcode in (RCODE.SERVFAIL, RCODE.REFUSED):
+            if reply.rcode in (SERVFAIL, REFUSED):
                 if fallback is None:  # another upstream may do better
                     fallback = reply
                 continue
@@ -119,19 +138,23 @@ class Forwarder:
         return fallback
 
     async def _exchange(self, upstream: Upstream, question: Question,
-                        remaining: float) -> DNSRecord:
+                        remaining: float) -> Message:
         request = build_request(question)
-        data = bytes(request.pack())
         started = self.clock()
         async with asyncio.timeout(min(self.timeout, remaining)):
-            reply = await exchange_udp(upstream.host, upstream.port, request, data)
-        if not reply.header.tc:
+            reply = await exchange_udp(upstream.host, upstream.port, request)
+        if not reply.flags & message.TC:
             return reply
         left = remaining - (self.clock() - started)
         if left <= 0:
             raise TimeoutError
         async with asyncio.timeout(min(self.timeout, left)):
-            return await exchange_tcp(upstream.host, upstream.port, request, data)
+            reply = await exchange_tcp(upstream.host, upstream.port, request)
+        if reply.flags & message.TC:
+            # Nothing more to retry with: passing it on would give the client an empty
+            # NOERROR, or a partial answer it may cache as whole.
+            raise UpstreamError(f"truncated reply over TCP for {question.name}")
+        return reply
 
     def _in_order(self) -> list[Upstream]:
         """Healthy upstreams in the order given, then the held-down ones, soonest back first."""
@@ -150,40 +173,49 @@ class Forwarder:
         upstream.down_until = now + HOLD_DOWN_SECONDS
 
 
-def build_request(question: Question) -> DNSRecord:
+def build_request(question: Question) -> Request:
     """The query sent upstream: a fresh random ID, RD, EDNS0 with DO/CD as the client set."""
-    header = DNSHeader(id=secrets.randbelow(1 << 16), rd=1, cd=int(question.checking_disabled))
-    request = DNSRecord(header, q=DNSQuestion(question.name, question.qtype))
-    request.add_ar(EDNS0(udp_len=EDNS_SIZE, flags="do" if question.dnssec_ok else ""))
-    return request
+    ident = secrets.randbelow(1 << 16)
+    flags = message.RD | (message.CD if question.checking_disabled else 0)
+    asked = names.from_text(question.name) + struct.pack("!HH", question.qtype, CLASS_IN)
+    opt = message.opt_record(EDNS_SIZE, 0, question.dnssec_ok)
+    return Request(ident, HEADER.pack(ident, flags, 1, 0, 0, 1) + asked + opt, asked)
 
 
-def matches(request: DNSRecord, data: bytes) -> DNSRecord | None:
-    """`data` parsed, if it is the reply to `request` (same ID and question), else None."""
+def matches(request: Request, data: bytes) -> Message | None:
+    """`data` read whole, if it is the reply to `request` (same ID and question), else None.
+
+    Raises `UpstreamError` when it is the reply but cannot be read whole: the upstream
+    answered, badly, and waiting on would only turn that into a timeout.
+    """
+    end = HEADER.size + len(request.question)
+    if (len(data) < end or data[:2] != request.data[:2] or not data[2] & 0x80
+            or data[4:6] != b"\x00\x01" or data[HEADER.size:end].lower() != request.question):
+        return None
     try:
-        reply = DNSRecord.parse(data)
-    except Exception:  # whatever arrives, a bad packet is ignored, never fatal
-        return None
-    if (not reply.header.qr or reply.header.id != request.header.id
-            or len(reply.questions) != 1):
-        return None
-    asked, got = request.q, reply.q
-    if got.qname != asked.qname or got.qtype != asked.qtype or got.qclass != asked.qclass:
-        return None
-    return reply
+        return message.read(data)
+    except BadMessage as exc:
+        name = names.to_text(request.question[:-4])
+        raise UpstreamError(f"unreadable reply for {name}: {exc}") from None
 
 
 class _UdpExchange(asyncio.DatagramProtocol):
     """One request on a connected UDP socket: the first matching datagram wins."""
 
-    def __init__(self, request: DNSRecord, reply: asyncio.Future[DNSRecord]) -> None:
+    def __init__(self, request: Request, reply: asyncio.Future[Message]) -> None:
         self.request = request
         self.reply = reply
 
     def datagram_received(self, data: bytes, addr: tuple[object, ...]) -> None:
-        message = matches(self.request, data)
-        if message is not None and not self.reply.done():
-            self.reply.set_result(message)
+        if self.reply.done():
+            return
+        try:
+            answer = matches(self.request, data)
+        except UpstreamError as exc:
+            self.reply.set_exception(exc)
+            return
+        if answer is not None:
+            self.reply.set_result(answer)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable: nothing listens there, so fail now instead of timing out.
@@ -195,26 +227,26 @@ class _UdpExchange(asyncio.DatagramProtocol):
             self.reply.set_exception(exc or UpstreamError("socket closed"))
 
 
-async def exchange_udp(host: str, port: int, request: DNSRecord, data: bytes) -> DNSRecord:
-    """Send `data` (the packed `request`) over UDP and wait for its reply; cancel to stop."""
+async def exchange_udp(host: str, port: int, request: Request) -> Message:
+    """Send `request` over UDP and wait for its reply; cancel to stop."""
     loop = asyncio.get_running_loop()
-    reply: asyncio.Future[DNSRecord] = loop.create_future()
+    reply: asyncio.Future[Message] = loop.create_future()
     # Connected, so the kernel drops datagrams from any other address; a fresh socket
     # also gets a fresh random source port.
     transport, _ = await loop.create_datagram_endpoint(
         lambda: _UdpExchange(request, reply), remote_addr=(host, port))
     try:
-        transport.sendto(data)
+        transport.sendto(request.data)
         return await reply
     finally:
         transport.close()
 
 
-async def exchange_tcp(host: str, port: int, request: DNSRecord, data: bytes) -> DNSRecord:
-    """Send `data` over a new TCP connection (RFC 1035 length prefix) and read the reply."""
+async def exchange_tcp(host: str, port: int, request: Request) -> Message:
+    """Send `request` over a new TCP connection (RFC 1035 length prefix), read the reply."""
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        writer.write(struct.pack("!H", len(data)) + data)
+        writer.write(struct.pack("!H", len(request.data)) + request.data)
         await writer.drain()
         (length,) = struct.unpack("!H", await reader.readexactly(2))
         message = matches(request, await reader.readexactly(length))

@@ -1,32 +1,28 @@
 """DNS messages as bytes: reading queries, packing replies, EDNS0 and truncation.
 
-dnslib does the encoding. Two things it does not do the way clients need are done here:
-answers echo the question's spelling (so names compress to the question and dig shows
-what was asked), and truncation keeps the question and as many whole records as fit
-(dnslib's `truncate()` drops the question, which some stub resolvers reject).
+A reply starts with the query's own question bytes, whatever they hold, so the client
+gets back exactly what it asked (resolvers drop replies whose question differs), and the
+answers' names compress to it, so they show the client's spelling too. Replies are
+written record by record only as far as they fit: the first answer that does not fit
+sets TC, and the question always stays (some stub resolvers reject a reply without it).
+The packet is read here too, with every pointer, length and count checked before
+anything trusts it (`message.read`); no name is ever turned into text and back.
 """
 
 from __future__ import annotations
 
+import socket
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dnslib import AAAA as RD_AAAA
-from dnslib import CNAME as RD_CNAME
-from dnslib import EDNS0, RD, RR, DNSError, DNSHeader, DNSQuestion, DNSRecord
-from dnslib import NS as RD_NS
-from dnslib import PTR as RD_PTR
-from dnslib import SOA as RD_SOA
-from dnslib import SRV as RD_SRV
-from dnslib import TXT as RD_TXT
-from dnslib import A as RD_A
-
 from ..zone import records as rr
 from ..zone.answer import Reply
 from ..zone.records import Record
+from . import message, names
+from .message import ADDITIONAL, ANSWER, AUTHORITY, OPT_SIZE, BadMessage, WireRecord, Writer
 
-HEADER = struct.Struct("!HHHHHH")
+HEADER = message.HEADER
 CLASS_IN = 1
 OPCODE_QUERY = 0
 PLAIN_UDP_LIMIT = 512
@@ -35,6 +31,8 @@ PLAIN_UDP_LIMIT = 512
 EDNS_UDP_LIMIT = 1232
 TCP_LIMIT = 65535
 DO_BIT = 0x8000
+# The request bits every reply copies: opcode, RD and CD (RFC 1035 4.1.1, RFC 4035 3.2.2).
+_ECHOED_FLAGS = message.OPCODE_MASK | message.RD | message.CD
 
 
 class MalformedQuery(ValueError):
@@ -50,7 +48,12 @@ class Edns:
 
 @dataclass(frozen=True)
 class Query:
-    """What the server needs from a query, in the client's own spelling."""
+    """What the server needs from a query, in the client's own spelling.
+
+    `qname` is the presentation form (bytes outside letters, digits, `-`, `_` and `*`
+    written `\\DDD`), `question` the first question's bytes exactly as sent (empty when
+    there is none): every reply repeats those bytes.
+    """
 
     id: int
     opcode: int
@@ -61,6 +64,7 @@ class Query:
     qclass: int
     questions: int
     edns: Edns | None
+    question: bytes
 
     def udp_limit(self) -> int:
         """The largest UDP reply this client accepts (RFC 6891, capped at 1232)."""
@@ -68,34 +72,72 @@ class Query:
             return PLAIN_UDP_LIMIT
         return max(PLAIN_UDP_LIMIT, min(self.edns.udp_size, EDNS_UDP_LIMIT))
 
+    def reply_flags(self, rcode: int, authoritative: bool, recursion_available: bool) -> int:
+        """The header flags of a reply to this query with `rcode` (its low four bits)."""
+        flags = message.QR | (self.opcode << 11) | (rcode & 0xF)
+        if self.rd:
+            flags |= message.RD
+        if self.cd:
+            flags |= message.CD
+        if authoritative:
+            flags |= message.AA
+        if recursion_available:
+            flags |= message.RA
+        return flags
+
+    def opt(self, rcode: int) -> bytes:
+        """Our OPT record for the reply, or nothing when the query had none (RFC 6891 7)."""
+        if self.edns is None:
+            return b""
+        return message.opt_record(EDNS_UDP_LIMIT, rcode >> 4, self.edns.do)
+
 
 def parse_query(data: bytes) -> Query:
-    """Read a query; raise `MalformedQuery` when the bytes are not one."""
+    """Read a query; raise `MalformedQuery` when the bytes are not one.
+
+    Beyond a well-formed message (see `message.read`): no OPT record outside the
+    additional section, at most one there (RFC 6891 6.1.1), owned by the root, and its
+    options laid out as their lengths say.
+    """
     if len(data) < HEADER.size:
         raise MalformedQuery("shorter than a DNS header")
-    try:
-        message = DNSRecord.parse(data)
-    except (DNSError, ValueError, IndexError, struct.error) as exc:
-        raise MalformedQuery(str(exc)) from None
-    header = message.header
-    if header.qr:
+    if data[2] & 0x80:
         raise MalformedQuery("a response, not a query")
+    try:
+        parsed = message.read(data)
+    except BadMessage as exc:
+        raise MalformedQuery(str(exc)) from None
+    if any(r.rtype == rr.OPT for r in (*parsed.answer, *parsed.authority)):
+        raise MalformedQuery("OPT record outside the additional section")
     edns = None
-    for record in message.ar:
-        if record.rtype == rr.OPT:
-            edns = Edns(record.rclass, (record.ttl >> 16) & 0xFF, bool(record.ttl & DO_BIT))
-    question = message.questions[0] if message.questions else None
+    for record in parsed.additional:
+        if record.rtype != rr.OPT:
+            continue
+        if edns is not None:
+            raise MalformedQuery("more than one OPT record")
+        if record.name != names.ROOT or not _options_well_formed(record.rdata):
+            raise MalformedQuery("malformed OPT record")
+        edns = Edns(record.rclass, (record.ttl >> 16) & 0xFF, bool(record.ttl & DO_BIT))
+    first = parsed.questions[0] if parsed.questions else None
     return Query(
-        id=header.id,
-        opcode=header.opcode,
-        rd=bool(header.rd),
-        cd=bool(header.cd),
-        qname=str(question.qname) if question else ".",
-        qtype=question.qtype if question else 0,
-        qclass=question.qclass if question else 0,
-        questions=len(message.questions),
+        id=parsed.id,
+        opcode=(parsed.flags & message.OPCODE_MASK) >> 11,
+        rd=bool(parsed.flags & message.RD),
+        cd=bool(parsed.flags & message.CD),
+        qname=names.to_text(first.name) if first else ".",
+        qtype=first.qtype if first else 0,
+        qclass=first.qclass if first else 0,
+        questions=len(parsed.questions),
         edns=edns,
+        question=data[HEADER.size:parsed.question_end],
     )
+
+
+def _options_well_formed(rdata: bytes) -> bool:
+    offset = 0
+    while offset + 4 <= len(rdata):
+        offset += 4 + int.from_bytes(rdata[offset + 2:offset + 4], "big")
+    return offset == len(rdata)
 
 
 # Header counts (QD, AN, NS, AR) of an ordinary query: one question, at most an OPT.
@@ -146,36 +188,25 @@ def error_for_bytes(data: bytes, rcode: int) -> bytes | None:
     """A bare error reply (header, question if readable) for bytes we could not parse.
 
     None when there is nothing to reply to: too short for a header, or itself a reply
-    (answering those would let two servers bounce packets at each other).
+    (answering those would let two servers bounce packets at each other). The question
+    comes back only if it is a legal one (at most 255 octets, no pointer), so the reply is
+    never longer than 271 octets: within 512 for any client.
     """
     if len(data) < HEADER.size:
         return None
-    ident, flags, qdcount, *_ = HEADER.unpack_from(data)
-    if flags & 0x8000:
+    ident, flags, qdcount = struct.unpack_from("!HHH", data)
+    if flags & message.QR:
         return None
     question = b""
-    if qdcount == 1:
-        end = _question_end(data)
-        question = data[HEADER.size:end] if end else b""
-    reply_flags = 0x8000 | (flags & 0x7900) | rcode  # keep opcode and RD
+    if qdcount:
+        try:
+            end = names.read(data, HEADER.size)[1] + 4
+        except names.BadName:
+            end = 0
+        if end <= len(data):
+            question = data[HEADER.size:end]
+    reply_flags = message.QR | (flags & _ECHOED_FLAGS) | rcode
     return HEADER.pack(ident, reply_flags, 1 if question else 0, 0, 0, 0) + question
-
-
-def _question_end(data: bytes) -> int:
-    """Offset just past the first question, or 0 if it does not parse."""
-    pos = HEADER.size
-    try:
-        while True:
-            length = data[pos]
-            if length == 0:
-                pos += 1
-                break
-            if length > 63:
-                return 0
-            pos += length + 1
-    except IndexError:
-        return 0
-    return pos + 4 if pos + 4 <= len(data) else 0
 
 
 def pack(
@@ -183,33 +214,20 @@ def pack(
     reply: Reply,
     limit: int = TCP_LIMIT,
     recursion_available: bool = False,
-    chased: Sequence[RR] = (),
+    chased: Sequence[WireRecord] = (),
 ) -> bytes:
-    """Pack `reply` for `query`, truncating to `limit` bytes as RFC 2181/1035 ask.
+    """Pack `reply` for `query` within `limit` bytes, building only what fits.
 
     `chased` are the records an upstream gave for `reply.chase` (an ExternalName's target):
     they follow the CNAME chain in the answer section, so the client needs no second query.
     """
-    return _fit(query, reply.rcode, reply.authoritative, recursion_available,
-                [*_to_rrs(query, reply.answer), *chased], _to_rrs(query, reply.authority),
-                _to_rrs(query, reply.additional), limit)
-
-
-def pack_forwarded(query: Query, upstream: DNSRecord, limit: int = TCP_LIMIT) -> bytes:
-    """An upstream's reply made the client's: its ID, flags and spelling; RA set, AA never.
-
-    The upstream's OPT record stays behind: EDNS0 is between us and the client, and the
-    client gets ours exactly when its query had one, as for every other reply.
-    """
-    lowered = rr.fqdn(query.qname)
-
-    def respelled(records: list[RR]) -> list[RR]:
-        return [RR(query.qname, r.rtype, r.rclass, r.ttl, r.rdata)
-                if str(r.rname).lower() == lowered else r
-                for r in records if r.rtype != rr.OPT]
-
-    return _fit(query, upstream.header.rcode, False, True, respelled(upstream.rr),
-                respelled(upstream.auth), respelled(upstream.ar), limit)
+    writer = Writer(query.question, limit, OPT_SIZE if query.edns else 0)
+    writer.add_all(ANSWER, (encode(r) for r in reply.answer))
+    writer.add_all(ANSWER, chased)
+    writer.add_all(AUTHORITY, (encode(r) for r in reply.authority))
+    writer.add_all(ADDITIONAL, (encode(r) for r in reply.additional))
+    flags = query.reply_flags(reply.rcode, reply.authoritative, recursion_available)
+    return writer.finish(query.id, flags, 1 if query.question else 0, query.opt(reply.rcode))
 
 
 def pack_rcode(query: Query, rcode: int, recursion_available: bool = False) -> bytes:
@@ -217,86 +235,32 @@ def pack_rcode(query: Query, rcode: int, recursion_available: bool = False) -> b
     return pack(query, Reply(rcode, authoritative=False), TCP_LIMIT, recursion_available)
 
 
-def _to_rrs(query: Query, records: tuple[Record, ...]) -> list[RR]:
-    """Our records as dnslib RRs, the question's own name spelled as the client spelled it."""
-    lowered = rr.fqdn(query.qname)
-    return [to_dnslib(r, query.qname if r.name == lowered else r.name) for r in records]
-
-
-def _fit(query: Query, rcode: int, authoritative: bool, recursion_available: bool,
-         answer: list[RR], authority: list[RR], additional: list[RR], limit: int) -> bytes:
-    """The packed reply within `limit` bytes.
-
-    Dropping additional records alone does not set TC; dropping answers does, and the
-    answer section then keeps as many whole records as fit.
-    """
-    flags = (rcode, authoritative, recursion_available)
-    data = bytes(_message(query, *flags, answer, authority, additional).pack())
-    if len(data) <= limit:
-        return data
-    data = bytes(_message(query, *flags, answer, authority, []).pack())
-    if len(data) <= limit:
-        return data
-    low, high = 0, len(answer)
-    best = _message(query, *flags, [], [], [], truncated=True).pack()
-    while low < high:
-        middle = (low + high + 1) // 2
-        attempt = _message(query, *flags, answer[:middle], [], [], truncated=True).pack()
-        if len(attempt) <= limit:
-            low, best = middle, attempt
-        else:
-            high = middle - 1
-    return bytes(best)
-
-
-def _message(
-    query: Query,
-    rcode: int,
-    authoritative: bool,
-    recursion_available: bool,
-    answer: list[RR],
-    authority: list[RR],
-    additional: list[RR],
-    truncated: bool = False,
-) -> DNSRecord:
-    header = DNSHeader(
-        id=query.id, qr=1, opcode=query.opcode, aa=int(authoritative), tc=int(truncated),
-        rd=int(query.rd), ra=int(recursion_available), cd=int(query.cd), rcode=rcode & 0xF,
-    )
-    message = DNSRecord(header, rr=list(answer), auth=list(authority), ar=list(additional))
-    if query.questions:
-        message.add_question(DNSQuestion(query.qname, query.qtype, query.qclass))
-    if query.edns is not None:
-        message.ar.append(EDNS0(udp_len=EDNS_UDP_LIMIT, ext_rcode=rcode >> 4,
-                                flags="do" if query.edns.do else ""))
-    return message
-
-
-def to_dnslib(record: Record, owner: str | None = None) -> RR:
-    """One of our records as a dnslib RR, optionally under another spelling of its name."""
+def encode(record: Record) -> WireRecord:
+    """One of our records in wire form (names uncompressed: the writer compresses them)."""
     data = record.data
     rtype = record.rtype
-    rdata: object
+    rdata: bytes
     if rtype == rr.A:
-        rdata = RD_A(data)
+        rdata = socket.inet_aton(data)  # type: ignore[arg-type]
     elif rtype == rr.AAAA:
-        rdata = RD_AAAA(data)
-    elif rtype == rr.CNAME:
-        rdata = RD_CNAME(data)
-    elif rtype == rr.PTR:
-        rdata = RD_PTR(data)
-    elif rtype == rr.NS:
-        rdata = RD_NS(data)
+        rdata = socket.inet_pton(socket.AF_INET6, data)  # type: ignore[arg-type]
+    elif rtype in (rr.CNAME, rr.PTR, rr.NS):
+        rdata = names.from_text(data)  # type: ignore[arg-type]
     elif rtype == rr.SRV:
         priority, weight, port, target = data  # type: ignore[misc]
-        rdata = RD_SRV(priority, weight, port, target)
+        rdata = struct.pack("!HHH", priority, weight, port) + names.from_text(target)
     elif rtype == rr.TXT:
-        rdata = RD_TXT(str(data))
+        text = str(data).encode()
+        rdata = _character_strings([text[i:i + 255] for i in range(0, len(text), 255)] or [b""])
     elif rtype == rr.SOA:
         mname, rname, *times = data  # type: ignore[misc]
-        rdata = RD_SOA(mname, rname, tuple(times))
+        rdata = names.from_text(mname) + names.from_text(rname) + struct.pack("!5I", *times)
     elif rtype == rr.HINFO:
-        rdata = RD(b"".join(bytes([len(p)]) + p.encode() for p in data))  # type: ignore[union-attr]
+        rdata = _character_strings([part.encode() for part in data])  # type: ignore[union-attr]
     else:
         raise ValueError(f"cannot pack record type {rtype}")
-    return RR(owner or record.name, rtype, CLASS_IN, record.ttl, rdata)
+    return WireRecord(names.from_text(record.name), rtype, CLASS_IN, record.ttl, rdata)
+
+
+def _character_strings(parts: list[bytes]) -> bytes:
+    return b"".join(bytes([len(part)]) + part for part in parts)

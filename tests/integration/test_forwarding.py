@@ -10,6 +10,7 @@ import concurrent.futures
 import getpass
 import shutil
 import socket
+import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.reversename
 import pytest
+from dnslib import RR, DNSRecord
 
 from tests.conftest import EXAMPLES, ServerProcess, dig, rrset_values
 from tests.upstream_server import dead_address, upstream
@@ -257,3 +259,105 @@ def test_dnsmasq_as_the_upstream(start_server, dnsmasq: tuple[str, Path]) -> Non
     server.query("github.io", "TXT")  # dnsmasq logs in order: this line comes last
     text = wait_for_line(log, "query[TXT] github.io")
     assert text.count("query[A] github.io from 127.0.0.1") == 1
+
+
+def test_truncated_reply_over_tcp_too_is_servfail(start_server) -> None:
+    with upstream(*ZONE, truncate_udp=True, truncate_tcp=True) as up:
+        server = serve(start_server, up.address)
+        reply = server.query("github.io", "A")
+        assert reply.rcode() == dns.rcode.SERVFAIL and not reply.answer
+        assert up.count("github.io", "tcp") == 1
+        server.query("github.io", "A")
+        assert up.count("github.io", "tcp") == 2  # never cached
+
+
+def long_cname_reply(query: bytes) -> bytes:
+    """A reply whose CNAME target is 300 octets long: no name may pass 255."""
+    end = query.index(b"\x00", 12) + 5
+    target = b"".join(b"\x3b" + b"x" * 59 for _ in range(5)) + b"\x00"
+    record = b"\xc0\x0c" + struct.pack("!HHIH", 5, 1, 300, len(target)) + target
+    return query[:2] + b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00" + query[12:end] + record
+
+
+def test_unusable_upstream_answer_gets_every_client_a_reply_and_is_not_cached(
+        start_server) -> None:
+    with upstream(respond_with=long_cname_reply) as up:
+        server = serve(start_server, up.address)
+        for asked in (1, 2):
+            started = time.monotonic()
+            reply = server.query("long.example.org", "A", timeout=3)
+            assert reply.rcode() == dns.rcode.SERVFAIL
+            assert time.monotonic() - started < 1.5
+            assert up.count("long.example.org") == asked  # asked again: nothing cached
+        server.wait_for_log(r"upstream 127\.0\.0\.1:\d+ .*long\.example\.org")
+        assert "Traceback" not in server.log
+
+
+def test_first_forwarded_answer_is_capped_like_the_cached_ones(start_server) -> None:
+    with upstream("capped.example. 86400 IN A 192.0.2.7", negative_ttl=60) as up:
+        server = serve(start_server, up.address, extra=(*FAST, "--cache-max-ttl", "3600"))
+        first, second = (server.query("capped.example", "A") for _ in range(2))
+        assert first.answer[0].ttl == 3600 and 3598 <= second.answer[0].ttl <= 3600
+        denials = [server.query("nope.capped.example", "A") for _ in range(2)]
+        # The SOA's TTL (3600) is above its MINIMUM (60): the denial holds 60 s, and says so.
+        assert denials[0].authority[0].ttl == 60
+        assert 58 <= denials[1].authority[0].ttl <= 60
+
+
+def chain_with_strangers(query: bytes) -> bytes:
+    """www.example.org's CNAME chain, with records for other names in every section."""
+    reply = DNSRecord.parse(query).reply()
+    for line in ("www.example.org. 300 IN CNAME web.example.org.",
+                 "web.example.org. 300 IN A 192.0.2.80",
+                 "www.victim.com. 300 IN A 6.6.6.6"):  # a name nobody asked for
+        reply.add_answer(*RR.fromZone(line))
+    for line in ("com. 300 IN NS ns.evil.com.", "example.org. 300 IN NS ns.example.org."):
+        reply.add_auth(*RR.fromZone(line))
+    for line in ("ns.evil.com. 300 IN A 6.6.6.6", "mail.victim.com. 300 IN A 6.6.6.6",
+                 "ns.example.org. 300 IN A 192.0.2.53"):
+        reply.add_ar(*RR.fromZone(line))
+    return bytes(reply.pack())
+
+
+def test_records_outside_the_answer_chain_are_dropped(start_server) -> None:
+    with upstream(respond_with=chain_with_strangers) as up:
+        server = serve(start_server, up.address)
+        for _ in range(2):  # from the upstream, then from the cache
+            reply = server.query("WWW.example.org", "A")
+            assert rrset_values(reply) == {"www.example.org. CNAME web.example.org.",
+                                           "web.example.org. A 192.0.2.80"}
+            assert rrset_values(reply, "authority") == {"example.org. NS ns.example.org."}
+            assert rrset_values(reply, "additional") == {"ns.example.org. A 192.0.2.53"}
+        assert up.count("www.example.org") == 1
+
+
+BIG = tuple(f"big.example.org. 300 IN A 10.{i // 250}.{i % 250}.1" for i in range(4000))
+
+
+def tcp_exchange(server: ServerProcess, name: str) -> bytes:
+    """The raw reply to an A query over TCP, read but not parsed (parsing 4,000 records
+    takes dnspython longer than the server needs to answer)."""
+    query = dns.message.make_query(name, "A").to_wire()
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(struct.pack("!H", len(query)) + query)
+        data = b""
+        while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
+            chunk = sock.recv(65535)
+            assert chunk
+            data += chunk
+    return data[2:]
+
+
+def test_a_cached_64k_answer_is_not_packed_again_on_every_hit(start_server) -> None:
+    with upstream(*BIG) as up:
+        server = serve(start_server, up.address)
+        first = dns.message.from_wire(tcp_exchange(server, "big.example.org"))
+        assert len(first.answer[0]) > 3000
+        timings = []
+        for _ in range(5):
+            started = time.monotonic()
+            reply = tcp_exchange(server, "big.example.org")
+            timings.append(time.monotonic() - started)
+            assert len(reply) > 50_000 and struct.unpack("!H", reply[6:8])[0] > 3000
+        assert up.count("big.example.org") == 1
+        assert sorted(timings)[2] < 0.02, timings

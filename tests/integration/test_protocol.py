@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from pathlib import Path
 
 import dns.flags
@@ -134,3 +135,34 @@ def test_stored_replies_keep_each_clients_id_and_spelling(example_server: Server
         parsed = dns.message.from_wire(reply)
         assert [r.to_text() for r in parsed.answer[0]] == ["10.101.105.246"]
         assert parsed.answer[0].name.to_text(omit_final_dot=True) == name
+
+
+@pytest.fixture(scope="module")
+def huge_server(tmp_path_factory: pytest.TempPathFactory):
+    """A headless service with 70,000 ready endpoints: more records than a header can count."""
+    folder: Path = tmp_path_factory.mktemp("huge")
+    addresses = "".join(f"  - ip: 10.{i >> 16}.{(i >> 8) & 255}.{i & 255}\n"
+                        for i in range(1, 70_001))
+    (folder / "huge.yaml").write_text(
+        "kind: Service\nmetadata: {name: huge}\nspec:\n  clusterIP: None\n"
+        "  ports: [{name: http, port: 80}]\n---\n"
+        f"kind: Endpoints\nmetadata: {{name: huge}}\nsubsets:\n- addresses:\n{addresses}"
+        "  ports: [{name: http, port: 80}]\n")
+    server = ServerProcess(["serve", "--manifests", str(folder), "--listen", "127.0.0.1:0"])
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("rdtype", ["A", "SRV"])
+def test_huge_answer_is_built_only_as_far_as_it_fits(huge_server: ServerProcess,
+                                                     rdtype: str) -> None:
+    name = "huge.default.svc.cluster.local"
+    if rdtype == "SRV":
+        name = "_http._tcp." + name
+    for tcp, limit in ((False, 512), (True, 65535)):
+        started = time.monotonic()
+        reply = huge_server.query(name, rdtype, tcp=tcp, timeout=5)
+        assert time.monotonic() - started < 0.5
+        assert reply.rcode() == dns.rcode.NOERROR and reply.flags & dns.flags.TC
+        assert len(reply.to_wire()) <= limit
+        assert len(reply.answer[0]) > (2000 if tcp and rdtype == "A" else 5)
