@@ -99,10 +99,10 @@ class _Apply(ast.NodeTransformer):
         return ast.Pass()
 
 
-def mutants(files: list[str]) -> list[Mutant]:
+def mutants(files: list[str], root: Path) -> list[Mutant]:
     found = []
     for file in files:
-        tree = ast.parse((ROOT / file).read_text())
+        tree = ast.parse((root / file).read_text())
         for index, (node, what) in enumerate(_sites(tree)):
             line = getattr(node, "lineno", None) or _line_of(tree, node)
             found.append(Mutant(file, index, line, what))
@@ -117,8 +117,8 @@ def _line_of(tree: ast.AST, target: ast.AST) -> int:
     return 0
 
 
-def mutated_source(mutant: Mutant) -> str:
-    tree = ast.parse((ROOT / mutant.file).read_text())
+def mutated_source(mutant: Mutant, original: str) -> str:
+    tree = ast.parse(original)
     target = list(_sites(tree))[mutant.index][0]
     return ast.unparse(ast.fix_missing_locations(_Apply(target).visit(tree)))
 
@@ -127,7 +127,7 @@ def run(mutant: Mutant, copy: Path, timeout: float) -> str:
     """'killed', 'survived' or 'timeout' for one mutant, in the copy of the tree."""
     path = copy / mutant.file
     original = path.read_text()
-    path.write_text(mutated_source(mutant))
+    path.write_text(mutated_source(mutant, original))
     try:
         result = subprocess.run(
             [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
@@ -148,15 +148,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     files = args.module or sorted(TARGETS)
-    todo = mutants(files)
-    random.Random(args.seed).shuffle(todo)
     deadline = time.monotonic() + args.seconds
     outcomes: dict[str, list[Mutant]] = {"killed": [], "survived": [], "timeout": []}
     with tempfile.TemporaryDirectory(prefix="clusterdns-mutate-") as tmp:
+        # Everything is read from this copy, so edits to the checkout meanwhile change
+        # nothing in a campaign under way.
         copy = Path(tmp)
         shutil.copytree(ROOT / "clusterdns", copy / "clusterdns")
         shutil.copytree(ROOT / "tests", copy / "tests")
         shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+        todo = mutants(files, copy)
+        random.Random(args.seed).shuffle(todo)
         for mutant in todo:
             if time.monotonic() > deadline:
                 break
