@@ -34,12 +34,13 @@ from .source.folders import STDIN
 from .source.hostnames import HostnameOptions
 from .source.manifests import FileCache, LoadOptions
 from .zone.build import reverse_name
-from .zone.records import PTR
+from .zone.records import PTR, TYPE_NAMES, A
 from .zone.settings import POD_MODES, ZoneSettings
 
 log = logging.getLogger("clusterdns")
 
 HOST_RESOLV_CONF = "/etc/resolv.conf"
+TYPES = {name: number for number, name in TYPE_NAMES.items()}  # explain's TYPE
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -537,3 +538,47 @@ def _cluster_dns(values: tuple[str, ...]) -> list[str]:
         return [str(ipaddress.ip_address(value)) for value in values]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--nameserver") from None
+
+
+@main.command()
+@_verbose_option
+@click.argument("question", nargs=-1, required=True, metavar="NAME [TYPE] [DIR|FILE|-]...")
+@click.option("--manifests", "manifest_paths", multiple=True,
+              type=click.Path(exists=True, allow_dash=True),
+              help="Manifest folder or file, as for serve (repeatable) [default: manifests].")
+@click.option("--upstream", "upstreams", multiple=True, metavar="HOST[:PORT]|none",
+              help="Where serve would forward names outside the zone, as for serve "
+                   f"[default: the nameservers of {HOST_RESOLV_CONF}].")
+@_zone_options
+@_hostname_options
+def explain(question: tuple[str, ...], manifest_paths: tuple[str, ...],
+            upstreams: tuple[str, ...], domain: str, ttl: int, pods: str,
+            service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...], namespace: str,
+            nodes: int, max_file_size: int, state_file: str | None,
+            hostnames: HostnameOptions) -> None:
+    """Say what serve would answer for NAME (type A unless TYPE is given), which file,
+    document and object each record comes from, and why an empty answer is empty.
+
+    A running server says the same to loopback clients: ask it for TXT records of
+    NAME[.TYPE].explain.clusterdns.
+    """
+    from .serve.server import format_address
+    from .zone.explain import explain as explained
+
+    name, rest = question[0], list(question[1:])
+    qtype = A
+    if rest and rest[0].upper() in TYPES and not Path(rest[0]).exists():
+        qtype = TYPES[rest.pop(0).upper()]
+    for path in rest:
+        if path != STDIN and not Path(path).exists():
+            raise click.BadParameter(f"{path!r} is neither a record type nor a manifest path",
+                                     param_hint="NAME [TYPE] [DIR|FILE|-]...")
+    paths = tuple(rest) + manifest_paths or ("manifests",)
+    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size,
+                            hostnames)
+    settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods)
+    taken = _snapshot(paths, options, settings, _state_path(paths, state_file))
+    _report(taken, paths, warn=False)
+    assert taken.zone is not None
+    forward = [format_address(h, p) for h, p in _upstreams(upstreams, (DEFAULT_LISTEN,))]
+    click.echo("\n".join(explained(taken.zone, name, qtype, forward).lines()))

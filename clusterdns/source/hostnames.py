@@ -173,7 +173,7 @@ class _Join:
         if not service.cluster_ips:
             return _Lead(missing=f"no address: Service {namespace}/{name} "
                                  "(--ingress-service) has no cluster IP")
-        return _Lead(service.cluster_ips, "", "the cluster IP of --ingress-service",
+        return _Lead(service.cluster_ips, "", "spec.clusterIP (--ingress-service)",
                      ("Service", namespace, name))
 
     def route(self, route: Route, gateways: Mapping[tuple[str, str], Gateway]) -> None:
@@ -227,9 +227,9 @@ class _Join:
     def _gateway_lead(self, gateway: Gateway) -> _Lead:
         owner = ("Gateway", gateway.namespace, gateway.name)
         if gateway.status_addresses:
-            return _lead(gateway.status_addresses, "status.addresses of the Gateway", owner)
+            return _lead(gateway.status_addresses, "status.addresses", owner)
         if gateway.spec_addresses:
-            return _lead(gateway.spec_addresses, "spec.addresses of the Gateway", owner)
+            return _lead(gateway.spec_addresses, "spec.addresses", owner)
         if self.options.gateway_addresses:
             return _Lead(self.options.gateway_addresses, "", "--gateway-address", owner)
         return _Lead(missing=f"no address: Gateway {gateway.namespace}/{gateway.name} has "

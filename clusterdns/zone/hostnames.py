@@ -32,15 +32,23 @@ class Hostnames:
 
     def find(self, name: str) -> tuple[Record, ...] | None:
         """The records that answer lowercase FQDN `name`, owned by `name`; None if none."""
-        records = self.records.get(name)
-        if records is not None:
-            return records
+        key = self.matching(name)
+        if key is None:
+            return None
+        records = self.records[key]
+        return records if key == name else tuple(Record(name, r.rtype, r.ttl, r.data)
+                                                 for r in records)
+
+    def matching(self, name: str) -> str | None:
+        """The claimed name that answers lowercase FQDN `name`: itself, else the nearest
+        wildcard that matches it; None if none."""
+        if name in self.records:
+            return name
         labels = name.split(".")
         for i in range(1, len(labels) - 1):
             wildcard = "*." + ".".join(labels[i:])
-            records = self.records.get(wildcard)
-            if records is not None and (i == 1 or wildcard in self.deep):
-                return tuple(Record(name, r.rtype, r.ttl, r.data) for r in records)
+            if wildcard in self.records and (i == 1 or wildcard in self.deep):
+                return wildcard
         return None
 
     def zone_of(self, name: str) -> str | None:
