@@ -129,3 +129,19 @@ def test_the_stored_reply_fast_path_serves_claimed_names_but_never_a_chase(
         assert (again is not None) is stored, name
         if stored:
             assert again == computed
+
+
+def test_a_changed_hostname_alone_raises_the_serial(tmp_path) -> None:
+    from clusterdns import snapshot
+    from clusterdns.source.state import State
+
+    ingress = tmp_path / "ingress.yaml"
+    ingress.write_text("apiVersion: networking.k8s.io/v1\nkind: Ingress\n"
+                       "metadata: {name: i, namespace: shop}\nspec: {rules: [{host: a.test}]}\n"
+                       "status: {loadBalancer: {ingress: [{ip: 192.0.2.1}]}}\n")
+    first = snapshot.take([tmp_path], manifests.LoadOptions(), ZoneSettings(), State())
+    ingress.write_text(ingress.read_text().replace("192.0.2.1", "192.0.2.2"))
+    second = snapshot.take([tmp_path], manifests.LoadOptions(), ZoneSettings(), first.state)
+    assert second.state.serial > first.state.serial
+    again = snapshot.take([tmp_path], manifests.LoadOptions(), ZoneSettings(), second.state)
+    assert again.state.serial == second.state.serial
