@@ -34,14 +34,16 @@ from .source import state as states
 from .source.addresses import DEFAULT_CIDRS, DEFAULT_POD_CIDRS
 from .source.documents import DEFAULT_MAX_FILE_BYTES
 from .source.folders import STDIN
+from .source.hostnames import HostnameOptions
 from .source.manifests import FileCache, LoadOptions
 from .zone.build import reverse_name
-from .zone.records import PTR
+from .zone.records import PTR, TYPE_NAMES, A
 from .zone.settings import POD_MODES, ZoneSettings
 
 log = logging.getLogger("clusterdns")
 
 HOST_RESOLV_CONF = "/etc/resolv.conf"
+TYPES = {name: number for number, name in TYPE_NAMES.items()}  # explain's TYPE
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -145,13 +147,64 @@ def _source_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _load_options(service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...], namespace: str,
-                  nodes: int, max_file_size: int) -> LoadOptions:
+                  nodes: int, max_file_size: int,
+                  hostnames: HostnameOptions | None = None) -> LoadOptions:
     if namespace and not all(c.isalnum() or c == "-" for c in namespace):
         raise click.BadParameter(f"{namespace!r} is not a namespace name",
                                  param_hint="--namespace")
     return LoadOptions(service_cidrs=_cidrs(service_cidrs),
                        pod_cidrs=pod_cidrs or DEFAULT_POD_CIDRS, namespace=namespace,
-                       nodes=nodes, max_file_bytes=max_file_size)
+                       nodes=nodes, max_file_bytes=max_file_size,
+                       hostnames=hostnames or HostnameOptions())
+
+
+def _hostname_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Where Ingress, Gateway API and LoadBalancer hostnames lead, handed to the command as
+    one `hostnames` argument."""
+    options = [
+        click.option("--ingress-address", "ingress_addresses", multiple=True, metavar="IP",
+                     help="Address of Ingress hosts whose manifest has no "
+                          "status.loadBalancer.ingress (repeatable, both families)."),
+        click.option("--ingress-service", metavar="NS/NAME",
+                     help="The ingress controller's Service: its cluster IP answers for "
+                          "Ingress hosts with no status and no --ingress-address."),
+        click.option("--gateway-address", "gateway_addresses", multiple=True, metavar="IP",
+                     help="Address of Gateways whose manifest has no status.addresses or "
+                          "spec.addresses (repeatable)."),
+        click.option("--external-zone", metavar="ZONE",
+                     help="Answer LoadBalancer Services as <svc>.<ns>.ZONE (with their "
+                          "status.loadBalancer.ingress), and all of ZONE authoritatively."),
+    ]
+
+    @functools.wraps(func)
+    def command(*args: Any, ingress_addresses: tuple[str, ...], ingress_service: str | None,
+                gateway_addresses: tuple[str, ...], external_zone: str | None,
+                **kwargs: Any) -> Any:
+        service = None
+        if ingress_service:
+            namespace, _, name = ingress_service.partition("/")
+            if not namespace or not name or "/" in name:
+                raise click.BadParameter(f"{ingress_service!r} is not NAMESPACE/NAME",
+                                         param_hint="--ingress-service")
+            service = (namespace, name)
+        zone = (external_zone or "").rstrip(".").lower()
+        if external_zone is not None and (not zone or ".." in zone or " " in zone):
+            raise click.BadParameter(f"{external_zone!r} is not a DNS name",
+                                     param_hint="--external-zone")
+        names = HostnameOptions(_addresses(ingress_addresses, "--ingress-address"), service,
+                                _addresses(gateway_addresses, "--gateway-address"), zone)
+        return func(*args, hostnames=names, **kwargs)
+
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _addresses(values: tuple[str, ...], option: str) -> tuple[str, ...]:
+    try:
+        return tuple(dict.fromkeys(str(ipaddress.ip_address(v)) for v in values))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 def _forwarding_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -311,6 +364,7 @@ def main() -> None:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Processes answering on the same addresses (SO_REUSEPORT), one per core.")
 @_zone_options
+@_hostname_options
 @_forwarding_options
 @_rate_limit_options
 def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, watch: bool,
@@ -319,7 +373,7 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
           state_file: str | None, upstreams: tuple[str, ...], upstream_timeout: float,
           upstream_budget: float, cache_size: int, cache_max_ttl: int,
           cache_max_negative_ttl: int, recursion_clients: tuple[str, ...],
-          rate_limit: RateLimit) -> None:
+          rate_limit: RateLimit, hostnames: HostnameOptions) -> None:
     """Serve the cluster zone built from the manifests."""
     from .serve.reload import collector_paused
     from .serve.server import ListenError
@@ -330,7 +384,8 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
     specific = tuple(h for h, _ in addresses if not ipaddress.ip_address(h).is_unspecified)
     settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods,
                             ns_addresses=specific or ("127.0.0.1",))
-    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size)
+    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size,
+                            hostnames)
     state_path = _state_path(paths, state_file)
     config = Config(manifests=paths, listen=addresses, zone=settings, source=options,
                     state_file=state_path, log_queries=log_queries,
@@ -372,15 +427,18 @@ def _install_uvloop() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
 @click.option("--strict", is_flag=True, help="Count warnings as errors (for CI).")
 @_zone_options
+@_hostname_options
 def check(paths: tuple[str, ...], strict: bool, domain: str, ttl: int, pods: str,
           service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...], namespace: str,
-          nodes: int, max_file_size: int, state_file: str | None) -> None:
+          nodes: int, max_file_size: int, state_file: str | None,
+          hostnames: HostnameOptions) -> None:
     """Validate manifests: every problem (exit 1), else what will be served (exit 0).
 
     Warnings (skipped documents, duplicates, names that will be NXDOMAIN) leave the exit
     status 0 unless --strict.
     """
-    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size)
+    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size,
+                            hostnames)
     settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods)
     taken = _snapshot(paths, options, settings, _state_path(paths, state_file))
     _report(taken, paths, strict)
@@ -408,14 +466,17 @@ def _kind_table(counts: dict[str, Any] | Any) -> str:
 @_verbose_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
 @_zone_options
+@_hostname_options
 def records(paths: tuple[str, ...], domain: str, ttl: int, pods: str,
             service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...], namespace: str,
-            nodes: int, max_file_size: int, state_file: str | None) -> None:
+            nodes: int, max_file_size: int, state_file: str | None,
+            hostnames: HostnameOptions) -> None:
     """Print the zone the server would serve, one record a line, sorted.
 
     Records of pods made from workloads end in a comment naming the pod and its workload.
     """
-    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size)
+    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size,
+                            hostnames)
     settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods)
     taken = _snapshot(paths, options, settings, _state_path(paths, state_file))
     _report(taken, paths, warn=False)
@@ -536,3 +597,47 @@ def _cluster_dns(values: tuple[str, ...]) -> list[str]:
         return [str(ipaddress.ip_address(value)) for value in values]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--nameserver") from None
+
+
+@main.command()
+@_verbose_option
+@click.argument("question", nargs=-1, required=True, metavar="NAME [TYPE] [DIR|FILE|-]...")
+@click.option("--manifests", "manifest_paths", multiple=True,
+              type=click.Path(exists=True, allow_dash=True),
+              help="Manifest folder or file, as for serve (repeatable) [default: manifests].")
+@click.option("--upstream", "upstreams", multiple=True, metavar="HOST[:PORT]|none",
+              help="Where serve would forward names outside the zone, as for serve "
+                   f"[default: the nameservers of {HOST_RESOLV_CONF}].")
+@_zone_options
+@_hostname_options
+def explain(question: tuple[str, ...], manifest_paths: tuple[str, ...],
+            upstreams: tuple[str, ...], domain: str, ttl: int, pods: str,
+            service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...], namespace: str,
+            nodes: int, max_file_size: int, state_file: str | None,
+            hostnames: HostnameOptions) -> None:
+    """Say what serve would answer for NAME (type A unless TYPE is given), which file,
+    document and object each record comes from, and why an empty answer is empty.
+
+    A running server says the same to loopback clients: ask it for TXT records of
+    NAME[.TYPE].explain.clusterdns.
+    """
+    from .serve.server import format_address
+    from .zone.explain import explain as explained
+
+    name, rest = question[0], list(question[1:])
+    qtype = A
+    if rest and rest[0].upper() in TYPES and not Path(rest[0]).exists():
+        qtype = TYPES[rest.pop(0).upper()]
+    for path in rest:
+        if path != STDIN and not Path(path).exists():
+            raise click.BadParameter(f"{path!r} is neither a record type nor a manifest path",
+                                     param_hint="NAME [TYPE] [DIR|FILE|-]...")
+    paths = tuple(rest) + manifest_paths or ("manifests",)
+    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size,
+                            hostnames)
+    settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods)
+    taken = _snapshot(paths, options, settings, _state_path(paths, state_file))
+    _report(taken, paths, warn=False)
+    assert taken.zone is not None
+    forward = [format_address(h, p) for h, p in _upstreams(upstreams, (DEFAULT_LISTEN,))]
+    click.echo("\n".join(explained(taken.zone, name, qtype, forward).lines()))

@@ -54,7 +54,10 @@ def take(paths: Iterable[str | Path], options: LoadOptions, settings: ZoneSettin
     kept = replace(state, addresses=loaded.addresses)
     if previous is not None and cluster == previous_cluster:
         return Snapshot(loaded, warnings, None, kept)
-    digest = states.content_digest(cluster, settings)
+    # The claimed hostnames are content too, though the state module's digest predates
+    # them: sorted, since path order only breaks ties, already settled in the claims.
+    digest = states.content_digest(cluster, (settings, sorted(map(repr, cluster.hostnames)),
+                                             cluster.external_zone))
     serial = states.next_serial(state, digest, loaded.newest_change)
     built = zones.build(cluster, settings, serial=serial, previous=previous)
     return Snapshot(loaded, warnings, built, replace(kept, serial=serial, digest=digest))

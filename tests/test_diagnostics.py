@@ -106,3 +106,14 @@ def test_a_subdomain_service_that_does_not_select_the_pod() -> None:
 
 def test_pods_whose_hostname_name_exists_are_quiet() -> None:
     assert messages(cluster(headless("nginx", {"app": "web"}), pods=sts_pods("nginx"))) == []
+
+
+def test_a_hostname_claimed_inside_the_cluster_zone_is_not_served() -> None:
+    from clusterdns.source.model import HostnameClaim
+
+    claim = HostnameClaim("web.shop.svc.cluster.local", ("Ingress", "shop", "web"),
+                          ("192.0.2.1",))
+    found = messages(Cluster(hostnames=(claim,)), {("Ingress", "shop", "web"): ("/m/i.yaml", 4)})
+    assert found == ["/m/i.yaml: document 4: Ingress shop/web: web.shop.svc.cluster.local is "
+                     "inside the cluster zone cluster.local: not served (its names are the "
+                     "cluster's)"]

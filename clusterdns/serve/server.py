@@ -27,7 +27,7 @@ from ..source.state import State
 from ..zone.answer import FORWARD, Reply, answer
 from ..zone.build import Zone
 from ..zone.records import BADVERS, FORMERR, NOERROR, NOTIMP, REFUSED, SERVFAIL, TYPE_NAMES, fqdn
-from . import rrl, wire
+from . import debugname, rrl, wire
 from .access import DEFAULT_RECURSION_CLIENTS, ClientRanges, exposure_warning
 from .cache import Cache
 from .config import Config
@@ -101,6 +101,9 @@ class Responder:
             return wire.pack_rcode(query, BADVERS)
         if query.qclass != wire.CLASS_IN:
             return wire.pack_rcode(query, REFUSED)
+        explained = debugname.reply(self.zone, query.qname, query.qtype, peer, self.forwarder)
+        if explained is not None:  # loopback clients only; never stored: it depends on who asks
+            return wire.pack(query, explained, wire.TCP_LIMIT if tcp else query.udp_limit())
         result = answer(self.zone, query.qname, query.qtype)
         if result is FORWARD:
             if not self._may_recurse(peer):

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import yaml
 
-from . import addresses, documents, workloads
+from . import addresses, documents, hostnames, workloads
 from .addresses import AddressBook
 from .documents import DEFAULT_MAX_FILE_BYTES, Unreadable
 from .folders import STDIN, ManifestFile, manifest_files
-from .model import Cluster, EndpointSet, Pod, Service, Workload
+from .hostnames import HostnameOptions
+from .model import Cluster, EndpointSet, Gateway, Ingress, Pod, Route, Service, Workload
 from .objects import Doc, Parsed, parse_document
 from .problems import ManifestError, ManifestWarning
 
@@ -41,6 +42,8 @@ class LoadOptions:
     namespace: str = "default"  # of objects that name none, as `kubectl apply -n`
     nodes: int = 1  # a DaemonSet runs one pod per node
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    # Where Ingress, Gateway API and LoadBalancer names lead when the manifests do not say.
+    hostnames: HostnameOptions = field(default_factory=HostnameOptions)
 
 
 @dataclass(frozen=True)
@@ -283,6 +286,7 @@ class _Assembly:
         written: list[Pod] = []
         owners: list[tuple[Workload, Parsed]] = []
         endpoints: list[EndpointSet] = []
+        routing: list[Ingress | Gateway | Route] = []
         namespaces: set[str] = set()
         for item in objects:
             namespaces.add(item.namespace)
@@ -295,10 +299,19 @@ class _Assembly:
                 owners.append((item.value, item))
             elif isinstance(item.value, tuple):
                 endpoints.extend(item.value)
+            elif isinstance(item.value, Ingress | Gateway | Route):
+                routing.append(item.value)
         assigned = self._services(services)
         pods = self._pods(written, owners, assigned)
+        names = self.options.hostnames
+        claims, warnings = hostnames.resolve(
+            [o for o in routing if isinstance(o, Ingress)],
+            [o for o in routing if isinstance(o, Gateway)],
+            [o for o in routing if isinstance(o, Route)], assigned, names, self.origins)
+        self.warnings.extend(warnings)
         return Cluster(services=tuple(assigned), pods=tuple(pods), endpoints=tuple(endpoints),
-                       namespaces=frozenset(namespaces))
+                       namespaces=frozenset(namespaces), hostnames=claims,
+                       external_zone=names.external_zone, origins=self.origins)
 
     def _deduplicated(self, parsed: list[Parsed]) -> list[Parsed]:
         """One object per kind, namespace and name: the last copy in path order, as

@@ -7,6 +7,7 @@ case-insensitively, canonical IP text), so the zone builder never re-checks inpu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .poddns import PodDNS
@@ -61,6 +62,7 @@ class Service:
     ports: tuple[ServicePort, ...] = ()
     publish_not_ready: bool = False
     ip_families: tuple[str, ...] = ()
+    load_balancer: Destination = field(default_factory=lambda: Destination())
 
     @property
     def key(self) -> tuple[str, str]:
@@ -170,6 +172,13 @@ class Cluster:
     pods: tuple[Pod, ...] = ()
     endpoints: tuple[EndpointSet, ...] = ()
     namespaces: frozenset[str] = field(default_factory=frozenset)
+    # Names outside the cluster zone that Ingresses, Gateway API routes and LoadBalancer
+    # Services claim, served or not (see source/hostnames.py), and `--external-zone`.
+    hostnames: tuple[HostnameClaim, ...] = ()
+    external_zone: str = ""
+    # (kind, namespace, name) -> (file, document) of every object read, so an answer
+    # can name where each of its records came from (`clusterdns explain`).
+    origins: Mapping[tuple[str, str, str], tuple[str, int]] = field(default_factory=dict)
 
     def summary(self) -> str:
         """A one-line count of what was loaded, for logs and `clusterdns check`."""
@@ -177,3 +186,113 @@ class Cluster:
             f"{len(self.services)} services, {len(self.pods)} pods, "
             f"{len(self.endpoints)} endpoint sets, {len(self.namespaces)} namespaces"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where a load balancer takes a hostname, as `status.loadBalancer.ingress` and a
+    Gateway's `addresses` list it: IP addresses (A/AAAA), or hostnames (a CNAME)."""
+
+    ips: tuple[str, ...] = ()
+    hostnames: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.ips or self.hostnames)
+
+
+@dataclass(frozen=True, slots=True)
+class Ingress:
+    """An Ingress, reduced to the hostnames it routes and where its controller listens.
+
+    `hosts` are `spec.rules[].host` then `spec.tls[].hosts`, lowercase, each once;
+    `*.shop.test` is a wildcard for one label. `created` is `metadata.creationTimestamp`
+    as UTC `YYYY-MM-DDTHH:MM:SSZ` ("" when the manifest has none): the older rule wins a
+    hostname two Ingresses claim.
+    """
+
+    namespace: str
+    name: str
+    hosts: tuple[str, ...] = ()
+    status: Destination = field(default_factory=lambda: Destination())
+    created: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """One entry of a Gateway's `spec.listeners`: which hostnames and routes it accepts.
+
+    `hostname` "" accepts every hostname; `kinds` are the route kinds it allows
+    (`allowedRoutes.kinds`, or the protocol's defaults); `namespaces` is
+    `allowedRoutes.namespaces.from`.
+    """
+
+    name: str
+    hostname: str = ""
+    port: int = 0
+    protocol: str = "HTTP"
+    kinds: tuple[str, ...] = ()
+    namespaces: str = "Same"
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    """A Gateway API Gateway: its listeners and the addresses it is reached on."""
+
+    namespace: str
+    name: str
+    listeners: tuple[Listener, ...] = ()
+    status_addresses: Destination = field(default_factory=lambda: Destination())
+    spec_addresses: Destination = field(default_factory=lambda: Destination())
+    created: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ParentRef:
+    """A route's `parentRefs` entry naming a Gateway (other parents are not read)."""
+
+    namespace: str
+    name: str
+    section: str = ""  # sectionName: one listener by name
+    port: int = 0  # one listener by port; 0 for any
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """An HTTPRoute, GRPCRoute or TLSRoute: its hostnames and the Gateways it attaches to.
+
+    Wildcards (`*.shop.test`) are suffix matches here, as the Gateway API defines them.
+    """
+
+    kind: str
+    namespace: str
+    name: str
+    hostnames: tuple[str, ...] = ()
+    parents: tuple[ParentRef, ...] = ()
+    created: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HostnameClaim:
+    """One hostname outside the cluster zone that an object claims, and what it answers.
+
+    `name` is lowercase without the trailing dot, `*.` first for a wildcard: one label
+    for an Ingress (`deep` False), any number for the Gateway API (`deep` True). `ips`
+    answer A/AAAA, else `target` answers as a CNAME. `via` says where they came from
+    (`status.loadBalancer.ingress`, `--ingress-address`, ...) and `via_object` the object
+    holding them when it is not the claimant (a Gateway, the ingress controller's
+    Service). `unserved` says why the claim is not answered ("" when it is).
+    """
+
+    name: str
+    owner: tuple[str, str, str]  # (kind, namespace, name)
+    ips: tuple[str, ...] = ()
+    target: str = ""
+    deep: bool = False
+    via: str = ""
+    via_object: tuple[str, str, str] | None = None
+    unserved: str = ""
+
+    @property
+    def owner_text(self) -> str:
+        kind, namespace, name = self.owner
+        return f"{kind} {namespace}/{name}"

@@ -9,6 +9,7 @@ Knative `Service` (serving.knative.dev) is not mistaken for a core one.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -18,13 +19,20 @@ from typing import Any
 from . import poddns
 from .model import (
     EXTERNAL_NAME,
+    LOAD_BALANCER,
     NO_PORT,
     SERVICE_TYPES,
+    Destination,
     EndpointAddress,
     EndpointPort,
     EndpointSet,
+    Gateway,
+    Ingress,
+    Listener,
+    ParentRef,
     Pod,
     PodTemplate,
+    Route,
     Service,
     ServicePort,
     Workload,
@@ -39,8 +47,16 @@ PROTOCOLS = ("TCP", "UDP", "SCTP")
 _RFC1035_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 _RFC1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 _RFC1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\Z")
+# An Ingress or Gateway API hostname: RFC 1123 labels, a lone `*` allowed as the first.
+_HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+                       r"(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*\Z")
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TLSRoute")
+# The route kinds a listener accepts when `allowedRoutes.kinds` names none, by protocol.
+_PROTOCOL_ROUTES = {"HTTP": ("HTTPRoute", "GRPCRoute"), "HTTPS": ("HTTPRoute", "GRPCRoute"),
+                    "TLS": ("TLSRoute",)}
 
-Value = Service | Pod | Workload | tuple[EndpointSet, ...] | None
+Value = Service | Pod | Workload | tuple[EndpointSet, ...] | Ingress | Gateway | Route | None
 
 
 @dataclass(frozen=True)
@@ -281,6 +297,7 @@ def _parse_service(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) 
         ports=tuple(ports),
         publish_not_ready=publish,
         ip_families=families,
+        load_balancer=_load_balancer(doc, obj) if kind == LOAD_BALANCER else Destination(),
     )
 
 
@@ -465,6 +482,160 @@ def _parse_namespace(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]
     _label(doc, name, "metadata.name")
 
 
+def _hostname(doc: Doc, value: Any, path: str, wildcard: bool = True,
+              strict: bool = True) -> str:
+    """A lowercase hostname as the Ingress and Gateway APIs accept it; "" when it is not
+    one: an error, or with `strict` False (a field the API server does not check) a
+    warning."""
+    text = value.rstrip(".").lower() if isinstance(value, str) else ""
+    valid = (len(text) <= 253 and _HOSTNAME.match(text) is not None
+             and (wildcard or not text.startswith("*.")))
+    if valid:
+        try:
+            ipaddress.ip_address(text)
+            valid = False
+        except ValueError:
+            pass
+    if not valid:
+        kind = "hostname (an IP address is not one)" if wildcard else "DNS name"
+        if strict:
+            doc.error(path, f"{shown(value)} is not a valid {kind}")
+        else:
+            doc.warn(path, f"{shown(value)} is not a valid {kind}; not served")
+        return ""
+    return text
+
+
+def _created(doc: Doc, obj: Mapping[str, Any]) -> str:
+    """`metadata.creationTimestamp` as UTC `YYYY-MM-DDTHH:MM:SSZ`, "" when absent.
+
+    YAML reads an unquoted timestamp as a datetime, a quoted one as text: both count.
+    """
+    meta = _mapping(doc, obj, "metadata", "metadata")
+    value = meta.get("creationTimestamp")
+    if value in (None, ""):
+        return ""
+    when = value if isinstance(value, datetime.datetime) else None
+    if isinstance(value, str):
+        try:
+            when = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            when = None
+    if when is None:
+        doc.error("metadata.creationTimestamp", f"{shown(value)} is not an RFC 3339 time")
+        return ""
+    if when.tzinfo is not None:
+        when = when.astimezone(datetime.UTC).replace(tzinfo=None)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _destination(doc: Doc, entries: list[Any], path: str, typed: bool) -> Destination:
+    """Addresses as a load balancer status (`ip`/`hostname`) or a Gateway (`type`/`value`)
+    lists them."""
+    ips: list[str] = []
+    hostnames: list[str] = []
+    for i, entry in enumerate(entries):
+        where = f"{path}[{i}]"
+        if not isinstance(entry, Mapping):
+            doc.error(where, "must be a mapping")
+            continue
+        if typed:
+            kind = entry.get("type") or "IPAddress"
+            if kind == "IPAddress":
+                ip = _ip(doc, entry.get("value"), f"{where}.value")
+                ips += [ip] if ip else []
+            elif kind == "Hostname":
+                name = _hostname(doc, entry.get("value"), f"{where}.value", wildcard=False)
+                hostnames += [name] if name else []
+            continue  # NamedAddress and implementation types say nothing DNS can use
+        if entry.get("ip") not in (None, ""):
+            ip = _ip(doc, entry.get("ip"), f"{where}.ip")
+            ips += [ip] if ip else []
+        elif entry.get("hostname") not in (None, ""):
+            name = _hostname(doc, entry.get("hostname"), f"{where}.hostname", wildcard=False)
+            hostnames += [name] if name else []
+    return Destination(tuple(dict.fromkeys(ips)), tuple(dict.fromkeys(hostnames)))
+
+
+def _load_balancer(doc: Doc, obj: Mapping[str, Any]) -> Destination:
+    status = _mapping(doc, obj, "status", "status")
+    balancer = _mapping(doc, status, "loadBalancer", "status.loadBalancer")
+    return _destination(doc, _list(doc, balancer, "ingress", "status.loadBalancer.ingress"),
+                        "status.loadBalancer.ingress", typed=False)
+
+
+def _parse_ingress(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) -> Ingress:
+    spec = _mapping(doc, obj, "spec", "spec")
+    hosts: list[str] = []
+    for i, rule in enumerate(_list(doc, spec, "rules", "spec.rules")):
+        if not isinstance(rule, Mapping):
+            doc.error(f"spec.rules[{i}]", "must be a mapping")
+        elif rule.get("host") not in (None, ""):
+            hosts.append(_hostname(doc, rule["host"], f"spec.rules[{i}].host"))
+    for i, tls in enumerate(_list(doc, spec, "tls", "spec.tls")):
+        if not isinstance(tls, Mapping):
+            doc.error(f"spec.tls[{i}]", "must be a mapping")
+            continue
+        for j, host in enumerate(_list(doc, tls, "hosts", f"spec.tls[{i}].hosts")):
+            hosts.append(_hostname(doc, host, f"spec.tls[{i}].hosts[{j}]", strict=False))
+    return Ingress(namespace, name, tuple(dict.fromkeys(h for h in hosts if h)),
+                   _load_balancer(doc, obj), _created(doc, obj))
+
+
+def _parse_gateway(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) -> Gateway:
+    spec = _mapping(doc, obj, "spec", "spec")
+    listeners = []
+    for i, raw in enumerate(_list(doc, spec, "listeners", "spec.listeners")):
+        path = f"spec.listeners[{i}]"
+        if not isinstance(raw, Mapping):
+            doc.error(path, "must be a mapping")
+            continue
+        hostname = raw.get("hostname")
+        hostname = "" if hostname in (None, "") else _hostname(doc, hostname, f"{path}.hostname")
+        protocol = str(raw.get("protocol") or "HTTP")
+        allowed = _mapping(doc, raw, "allowedRoutes", f"{path}.allowedRoutes")
+        origin = _mapping(doc, allowed, "namespaces", f"{path}.allowedRoutes.namespaces")
+        kinds = tuple(str(k.get("kind")) for k in _list(doc, allowed, "kinds",
+                                                        f"{path}.allowedRoutes.kinds")
+                      if isinstance(k, Mapping) and k.get("group", GATEWAY_GROUP) == GATEWAY_GROUP)
+        listeners.append(Listener(
+            name=str(raw.get("name") or ""), hostname=hostname,
+            port=_port(doc, raw.get("port"), f"{path}.port") or 0, protocol=protocol,
+            kinds=kinds or _PROTOCOL_ROUTES.get(protocol, ()),
+            namespaces=str(origin.get("from") or "Same")))
+    status = _mapping(doc, obj, "status", "status")
+    return Gateway(
+        namespace, name, tuple(listeners),
+        _destination(doc, _list(doc, status, "addresses", "status.addresses"),
+                     "status.addresses", typed=True),
+        _destination(doc, _list(doc, spec, "addresses", "spec.addresses"), "spec.addresses",
+                     typed=True),
+        _created(doc, obj))
+
+
+def _parse_route(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) -> Route:
+    spec = _mapping(doc, obj, "spec", "spec")
+    hostnames = [_hostname(doc, h, f"spec.hostnames[{i}]")
+                 for i, h in enumerate(_list(doc, spec, "hostnames", "spec.hostnames"))]
+    parents = []
+    for i, ref in enumerate(_list(doc, spec, "parentRefs", "spec.parentRefs")):
+        path = f"spec.parentRefs[{i}]"
+        if not isinstance(ref, Mapping):
+            doc.error(path, "must be a mapping")
+            continue
+        if (ref.get("group") or GATEWAY_GROUP, ref.get("kind") or "Gateway") != (
+                GATEWAY_GROUP, "Gateway"):
+            continue  # a Service (mesh) or another parent: not reached through a Gateway
+        if not isinstance(ref.get("name"), str) or not ref["name"]:
+            doc.error(f"{path}.name", "required")
+            continue
+        port = ref.get("port")
+        parents.append(ParentRef(
+            namespace=str(ref.get("namespace") or namespace), name=ref["name"],
+            section=str(ref.get("sectionName") or ""),
+            port=0 if port is None else (_port(doc, port, f"{path}.port") or 0)))
+    return Route(str(obj["kind"]), namespace, name, tuple(dict.fromkeys(h for h in hostnames if h)),
+                 tuple(parents), _created(doc, obj))
 
 
 Parser = Callable[[Doc, str, str, Mapping[str, Any]], Value]
@@ -481,4 +652,7 @@ _KINDS: dict[str, tuple[tuple[str, ...], Parser]] = {
     "StatefulSet": (("apps",), _parse_workload),
     "DaemonSet": (("apps", "extensions"), _parse_workload),
     "Job": (("batch",), _parse_workload),
+    "Ingress": (("networking.k8s.io", "extensions"), _parse_ingress),
+    "Gateway": ((GATEWAY_GROUP,), _parse_gateway),
+    **{kind: ((GATEWAY_GROUP,), _parse_route) for kind in ROUTE_KINDS},
 }

@@ -60,6 +60,9 @@ def answer(zone: Zone, qname: str, qtype: int) -> Reply | Forward:
     """Answer `qname`/`qtype` (class IN) from `zone`, as CoreDNS's kubernetes plugin would."""
     name = fqdn(qname)
     if not zone.in_zone(name):
+        claimed = _claimed(zone, name, qtype)
+        if claimed is not None:
+            return claimed
         # Reverse names are ours only for the PTR records we hold; everything else falls
         # through to the upstreams, like CoreDNS's `fallthrough in-addr.arpa ip6.arpa`.
         node = zone.lookup(name) if qtype == PTR else None
@@ -99,3 +102,44 @@ def _follow(zone: Zone, cname: Record, qtype: int) -> Reply:
             break
         chain.append(following[0])
     return Reply(NOERROR, tuple(chain), authority=(zone.soa,))
+
+
+def _claimed(zone: Zone, name: str, qtype: int, seen: tuple[str, ...] = ()) -> Reply | None:
+    """A name outside the cluster zone that the manifests claim (an Ingress, Gateway API or
+    LoadBalancer hostname), or a name in `--external-zone`; None for every other name.
+
+    Answered with authority for those names alone. An exact hostname outside any external
+    zone has no SOA to give, so its NODATA carries none. A CNAME (a load balancer known by
+    hostname) is followed as an ExternalName's is: through names clusterdns holds, else
+    `chase` asks the upstreams for the target.
+    """
+    names = zone.hostnames
+    apex = names.zone_of(name)
+    soa = (names.zones[apex],) if apex else ()
+    records = names.find(name)
+    if records is None:
+        if apex is None:
+            return None
+        return Reply(NOERROR if name in names.empty else NXDOMAIN, authority=soa)
+    if qtype in (AXFR, IXFR):
+        return Reply(REFUSED, authoritative=False)
+    if qtype == ANY:
+        return Reply(NOERROR, (Record(name, HINFO, zone.ttl, ("RFC8482", "")),))
+    asked = tuple(r for r in records if r.rtype == qtype)
+    if asked:
+        return Reply(NOERROR, asked)
+    cname = next((r for r in records if r.rtype == CNAME), None)
+    if cname is None or qtype == CNAME:
+        return Reply(NOERROR, authority=soa)
+    target = str(cname.data)
+    if zone.in_zone(target):
+        rest = answer(zone, target, qtype)
+    elif target in seen or len(seen) >= MAX_CNAME_CHAIN:
+        return Reply(NOERROR, (cname,), authority=soa)  # a loop: stop, as `_follow` does
+    elif names.find(target) is not None or names.zone_of(target):
+        rest = _claimed(zone, target, qtype, (*seen, name))
+    else:
+        return Reply(NOERROR, (cname,), chase=target)
+    assert isinstance(rest, Reply)
+    return Reply(rest.rcode, (cname, *rest.answer), rest.authority, rest.additional,
+                 chase=rest.chase)

@@ -22,6 +22,8 @@ from ..source.model import (
     Pod,
     Service,
 )
+from . import hostnames
+from .hostnames import Hostnames
 from .records import AAAA, CNAME, NS, PTR, SOA, SRV, TXT, A, Record, fqdn
 from .settings import DNS_SCHEMA_VERSION, ZoneSettings
 
@@ -57,6 +59,10 @@ class Zone:
     # of making their records again (see `build`'s `previous`).
     parts: Mapping[tuple[str, str], _Part] = field(default_factory=dict, compare=False,
                                                    repr=False)
+    # Ingress, Gateway API and LoadBalancer names outside the cluster zone.
+    hostnames: Hostnames = field(default_factory=Hostnames)
+    # What the zone was built from, so a running server can explain its answers.
+    cluster: Cluster = field(default_factory=Cluster, compare=False, repr=False)
 
     def in_zone(self, name: str) -> bool:
         """Whether a lowercase FQDN is the cluster zone or below it."""
@@ -90,6 +96,7 @@ class Zone:
             for namespace, ip in self.pod_ips:
                 name = f"{dashed(ip)}.{namespace}.pod.{self.origin}"
                 out.extend(r for rrs in (self.lookup(name) or {}).values() for r in rrs)
+        out.extend(self.hostnames.all_records())
         return sorted(set(out), key=lambda r: (r.name != self.origin, r.name, r.rtype, r.text()))
 
 
@@ -445,9 +452,11 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
     for name in list(b.nodes):
         nodes[name] = tuple(b.nodes.pop(name))
     pod_ips = frozenset((p.namespace, ip) for p in cluster.pods for ip in p.ips)
+    claimed = hostnames.build(cluster.hostnames, cluster.external_zone, origin, settings.ttl,
+                              soa)
     # As `records()` lists them: a pod's dashed name is one more record per address.
     records = sum(map(len, nodes.values())) + (len(pod_ips) if settings.pods != "disabled"
-                                               else 0)
+                                               else 0) + len(claimed.all_records())
     return Zone(
         origin=origin,
         ttl=settings.ttl,
@@ -465,4 +474,6 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
             "records": records,
         },
         parts=b.parts,
+        hostnames=claimed,
+        cluster=cluster,
     )

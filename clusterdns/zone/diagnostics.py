@@ -31,7 +31,7 @@ def empty_names(cluster: Cluster, origin: str, origins: Origins | None = None
     warnings = []
     for service in cluster.services:
         if service.headless and service.type != EXTERNAL_NAME and not endpoints[service.key]:
-            reason = _why_empty(cluster, service, by_label)
+            reason = why_empty(cluster, service, by_label)
             name = f"{service.name}.{service.namespace}.svc.{origin}"
             warnings.append(where("Service", service.namespace, service.name, "",
                                   f"headless with no ready endpoints: {name} will be "
@@ -44,10 +44,15 @@ def empty_names(cluster: Cluster, origin: str, origins: Origins | None = None
                                   f"no Service {endpoint_set.service} in "
                                   f"{endpoint_set.namespace}: its addresses are not served"))
     warnings.extend(_unreached_hostnames(cluster, services, endpoints, origin, where))
+    for claim in cluster.hostnames:
+        if claim.name == origin or claim.name.endswith("." + origin):
+            warnings.append(where(*claim.owner, "", f"{claim.name} is inside the cluster "
+                                  f"zone {origin}: not served (its names are the cluster's)"))
     return warnings
 
 
-def _why_empty(cluster: Cluster, service: Service, by_label: Mapping) -> str:
+def why_empty(cluster: Cluster, service: Service, by_label: Mapping) -> str:
+    """Why a headless service has no ready endpoint, in a user's words."""
     written = [e for e in cluster.endpoints
                if (e.namespace, e.service) == service.key]
     if written:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLES, ROOT
+from tests.name_cases import NAMES, OPTIONS
 
 
 def _port_53_free() -> bool:
@@ -125,3 +126,15 @@ def test_a_pod_in_another_namespace_needs_the_services_namespace(
 
 def test_getent_misses_a_name_that_does_not_exist(port53_server, tmp_path: Path) -> None:
     assert getent(pod_resolv_conf(tmp_path), "service9") == ""
+
+
+def test_getent_resolves_an_ingress_host_and_a_wildcard(start_server, tmp_path: Path) -> None:
+    """A browser's name outside the cluster zone: glibc walks the search path first (the
+    names there are NXDOMAIN, the node's domain REFUSED as nothing is forwarded) and then
+    asks the name as it is."""
+    start_server("--manifests", str(NAMES), *OPTIONS, listen="127.0.0.1:53")
+    resolv = pod_resolv_conf(tmp_path)
+    assert getent(resolv, "shop.test").split() == ["192.0.2.10", "shop.test"]
+    assert getent(resolv, "preview-7.apps.test").split() == ["2001:db8::40",
+                                                             "preview-7.apps.test"]
+    assert getent(resolv, "other.shop.test") == ""
