@@ -7,15 +7,14 @@ and every problem is a ManifestError naming the file, the document and the field
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from .source.manifests import ManifestError
+from .source import documents
+from .source.documents import Unreadable
 from .source.poddns import POD_SPEC_PATHS, PodDNS, from_pod_spec
+from .source.problems import ManifestError
 
 
 def first_pod(file: str, text: str, namespace: str | None = None
@@ -28,9 +27,8 @@ def first_pod(file: str, text: str, namespace: str | None = None
     """
     try:
         objects = list(_objects(file, text))
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        detail = str(exc).replace("\n", " ")
-        return None, [ManifestError(file, 0, "", f"cannot parse: {detail}")]
+    except Unreadable as exc:
+        return None, [documents.error_at(file, exc, 1)]
     for doc, prefix, obj in objects:
         kind = obj.get("kind")
         if isinstance(kind, str) and kind in POD_SPEC_PATHS:
@@ -41,8 +39,8 @@ def first_pod(file: str, text: str, namespace: str | None = None
 
 def _objects(file: str, text: str) -> Iterator[tuple[int, str, Mapping[str, Any]]]:
     """Each object in the file as (document number, field prefix, object), List items too."""
-    docs = [json.loads(text)] if file.lower().endswith(".json") else yaml.safe_load_all(text)
-    for doc, obj in enumerate(docs, start=1):
+    # The one reader of manifest text, so YAML means here what it means to `serve`.
+    for doc, obj in documents.documents(text, file.lower().endswith(".json")):
         if not isinstance(obj, Mapping):
             continue
         items = obj.get("items")
