@@ -160,3 +160,21 @@ def test_load_remembers_across_a_restart_through_the_state_file(tmp_path: Path) 
     assert {s.name: s.cluster_ips for s in after.cluster.services if s.name in before} == before
     fresh = manifests.load([folder], options)  # what forgetting would have done
     assert {s.name: s.cluster_ips for s in fresh.cluster.services if s.name in before} != before
+
+
+def test_a_cidr_with_host_bits_is_its_network_as_kubernetes_reads_it() -> None:
+    assert addresses.parse_cidrs(["10.96.0.1/12"]) == {
+        4: ipaddress.ip_network("10.96.0.0/12")}
+
+
+def test_outside_only_when_a_range_of_that_family_is_set() -> None:
+    v4 = addresses.parse_cidrs(["10.96.0.0/12"])
+    assert addresses.outside("8.8.8.8", v4) == ipaddress.ip_network("10.96.0.0/12")
+    assert addresses.outside("10.96.0.9", v4) is None
+    assert addresses.outside("fd00::1", v4) is None  # no IPv6 range: nothing to check
+
+
+def test_an_explicit_address_of_one_family_gets_the_other_derived() -> None:
+    result = assigned([svc("d", ips=("10.96.0.40",), families=("IPv4", "IPv6"))])
+    (v4, v6) = result["d"]
+    assert v4 == "10.96.0.40" and ipaddress.ip_address(v6).version == 6

@@ -79,3 +79,16 @@ def test_the_content_digest_ignores_file_order_but_not_content() -> None:
     assert state.content_digest(one, "s") != state.content_digest(one, "t")
     changed = Cluster(services=(a, Service("x", "b", ports=())), namespaces=frozenset({"y"}))
     assert state.content_digest(one, "s") != state.content_digest(changed, "s")
+
+
+def test_a_state_file_of_this_format_reads_and_writes_again(tmp_path: Path) -> None:
+    # The format is a contract with files already on users' disks.
+    path = tmp_path / "state.json"
+    path.write_text('{"version": 1, "serial": 42, "digest": "d", "services": '
+                    '{"shop/web": ["10.96.0.5"]}, "pods": {"shop/web-0": ["10.244.0.7"]}}')
+    known, problem = state.read(path)
+    assert problem == "" and known == State(
+        AddressBook({("shop", "web"): ("10.96.0.5",)}, {("shop", "web-0"): ("10.244.0.7",)}),
+        42, "d")
+    assert state.write(path, known) == "" and state.write(path, known) == ""  # again, in place
+    assert json.loads(path.read_text())["version"] == 1

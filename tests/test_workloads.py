@@ -12,6 +12,8 @@ from clusterdns.source.workloads import MAX_PODS_PER_WORKLOAD, pod_count, pods_o
 TEMPLATE = PodTemplate(labels=(("app", "web"),), container_ports=(("http", 8080),))
 # Kubernetes' suffix alphabet: consonants and digits without 0, 1 and 3.
 SUFFIX = r"[bcdfghjklmnpqrstvwxz2456789]"
+PINNED_DEPLOYMENT_POD = "web-268bt6rnhf-rxffh"  # Deployment shop/web's first pod
+PINNED_REPLICASET_POD = "web-6z5fh"  # ReplicaSet shop/web's first pod
 
 
 def workload(kind: str, **fields: object) -> Workload:
@@ -94,3 +96,11 @@ def test_a_hostname_longer_than_a_label_is_cut_as_the_kubelet_cuts_it() -> None:
                             service_name="s"))
     assert (pods[0].name, pods[0].hostname) == (f"{name}-0", f"{name}-0")  # 63: fits
     assert (pods[10].name, pods[10].hostname) == (f"{name}-10", f"{name}-1")  # 64: cut
+
+
+def test_generated_pod_names_are_pinned() -> None:
+    # A pod's name seeds its derived address: a change of naming moves every pod's address.
+    (deployment,) = pods_of(Workload("Deployment", "shop", "web", TEMPLATE))
+    (replicas,) = pods_of(Workload("ReplicaSet", "shop", "web", TEMPLATE))
+    assert (deployment.name, replicas.name) == (PINNED_DEPLOYMENT_POD, PINNED_REPLICASET_POD)
+    assert len(pods_of(Workload("DaemonSet", "shop", "agent", TEMPLATE))) == 1  # one node

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clusterdns.source.model import (
+    NO_PORT,
     Cluster,
     EndpointAddress,
     EndpointPort,
@@ -197,3 +198,40 @@ def test_previous_zone_with_other_rules_is_not_used() -> None:
     second = zone.build(web_cluster(), ZoneSettings(ttl=30), previous=first)
     node = second.lookup("w.default.svc.cluster.local.")
     assert node is not None and {r.ttl for r in node[A]} == {30}
+
+
+def test_srv_weight_never_falls_below_one() -> None:
+    # 100 // 200 is 0; CoreDNS writes weight 1 however many targets share the name.
+    addresses = tuple(EndpointAddress(f"10.0.{i // 250}.{i % 250 + 1}") for i in range(200))
+    cluster = Cluster(services=(Service("default", "many", headless=True),),
+                      endpoints=(EndpointSet("default", "many", addresses,
+                                             (EndpointPort("http", 80),)),),
+                      namespaces=frozenset({"default"}))
+    records = zone.build(cluster).lookup("_http._tcp.many.default.svc.cluster.local.")[SRV]
+    assert len(records) == 200 and {r.data[1] for r in records} == {1}
+
+
+def test_an_srv_target_is_listed_once_in_the_additional_section() -> None:
+    # Two ports of one endpoint: two SRV records, one A record for their shared target.
+    cluster = Cluster(services=(Service("default", "two", headless=True),),
+                      endpoints=(EndpointSet("default", "two", (EndpointAddress("10.0.0.9"),),
+                                             (EndpointPort("a", 80), EndpointPort("b", 81))),),
+                      namespaces=frozenset({"default"}))
+    built = zone.build(cluster)
+    assert len(built.lookup("two.default.svc.cluster.local.")[SRV]) == 2
+    assert [r.data for r in built.additional["two.default.svc.cluster.local."]] == ["10.0.0.9"]
+
+
+def test_a_named_port_without_a_number_exists_with_no_srv() -> None:
+    # Endpoints may name a port without giving its number: the SRV name exists, empty.
+    cluster = Cluster(services=(Service("default", "np", headless=True),),
+                      endpoints=(EndpointSet("default", "np", (EndpointAddress("10.0.0.9"),),
+                                             (EndpointPort("http", NO_PORT),)),),
+                      namespaces=frozenset({"default"}))
+    built = zone.build(cluster)
+    assert built.lookup("_http._tcp.np.default.svc.cluster.local.") == {}
+
+
+def test_an_empty_cluster_still_has_svc_and_pod_names() -> None:
+    built = zone.build(Cluster())
+    assert built.lookup("svc.cluster.local.") == {} and built.lookup("pod.cluster.local.") == {}

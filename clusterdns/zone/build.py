@@ -301,7 +301,6 @@ class _Builder:
                 for p in service.ports
                 for ip in service.cluster_ips
             ]
-        self.exists(name)
         self.srv(name, targets)
         named = {(t.port.name, t.port.protocol.lower()) for t in targets if t.port.name}
         for port_name, protocol in sorted(named):
