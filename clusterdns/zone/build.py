@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ..source.model import (
@@ -57,6 +57,9 @@ class Zone:
     # of making their records again (see `build`'s `previous`).
     parts: Mapping[tuple[str, str], _Part] = field(default_factory=dict, compare=False,
                                                    repr=False)
+    # Apexes of the reverse zones offered to secondaries (`ZoneSettings.reverse_zones`):
+    # each holds an SOA like the cluster zone's and its NS.
+    reverse_origins: frozenset[str] = frozenset()
 
     def in_zone(self, name: str) -> bool:
         """Whether a lowercase FQDN is the cluster zone or below it."""
@@ -86,11 +89,20 @@ class Zone:
     def records(self) -> list[Record]:
         """Every record, sorted as `clusterdns records` shows them; pods with IPs included."""
         out = [r for records in self.nodes.values() for r in records]
-        if self.pods_mode != "disabled":
-            for namespace, ip in self.pod_ips:
-                name = f"{dashed(ip)}.{namespace}.pod.{self.origin}"
-                out.extend(r for rrs in (self.lookup(name) or {}).values() for r in rrs)
+        out.extend(self.pod_records())
         return sorted(set(out), key=lambda r: (r.name != self.origin, r.name, r.rtype, r.text()))
+
+    def pod_records(self) -> Iterator[Record]:
+        """The dashed names of the pods the manifests give addresses to.
+
+        In insecure mode every address has a dashed name, made when a question names it:
+        those cannot be listed, only the ones of known pods.
+        """
+        if self.pods_mode == "disabled":
+            return
+        for namespace, ip in self.pod_ips:
+            name = f"{dashed(ip)}.{namespace}.pod.{self.origin}"
+            yield from (r for rrs in (self.lookup(name) or {}).values() for r in rrs)
 
 
 def by_type(records: tuple[Record, ...]) -> Node:
@@ -423,6 +435,10 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
     for ip in settings.ns_addresses:
         b.address(ns_name, ip)
         b.additional[origin].append(Record(ns_name, _family_type(ip), settings.ttl, ip))
+    reverse_origins = frozenset(fqdn(zone) for zone in settings.reverse_zones)
+    for reverse in reverse_origins:
+        b.nodes[reverse].append(Record(reverse, SOA, soa.ttl, soa.data))
+        b.add(reverse, NS, ns_name)
     b.add(f"dns-version.{origin}", TXT, DNS_SCHEMA_VERSION, SCHEMA_TTL)
     b.exists(f"svc.{origin}")
     b.exists(f"pod.{origin}")
@@ -465,4 +481,5 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
             "records": records,
         },
         parts=b.parts,
+        reverse_origins=reverse_origins,
     )
