@@ -37,3 +37,9 @@ class Config:
     cache_max_negative_ttl: int = DEFAULT_MAX_NEGATIVE_TTL
     # CIDRs of the clients that may ask for names outside the zone.
     recursion_clients: tuple[str, ...] = DEFAULT_RECURSION_CLIENTS
+    # Zone transfer: the CIDRs of the secondaries that may transfer the zones (nobody by
+    # default), the (host, port) of each to NOTIFY after a change, and the address the
+    # NOTIFY goes out from ("" for the first listen address, or the kernel's choice).
+    allow_transfer: tuple[str, ...] = ()
+    notify: tuple[tuple[str, int], ...] = ()
+    notify_source: str = ""

@@ -14,13 +14,60 @@ and verified mode alike), and a secondary answers NXDOMAIN for the others.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .build import Zone
-from .records import SOA, Record
+from .records import SOA, Record, fqdn
 
 SERIAL_HALF = 1 << 31  # RFC 1982: serials compare within half the 32-bit circle
+
+
+def reverse_zone(value: str) -> str:
+    """The reverse zone `value` names: itself (`10.in-addr.arpa`), or the zone of an
+    address range, widened to whole labels (`10.96.0.0/12` is `10.in-addr.arpa.`).
+
+    Raises ValueError for anything else. A zone holds at least one label below
+    in-addr.arpa or ip6.arpa and stops a label short of an address, so no PTR name is
+    ever its apex.
+    """
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        network = None
+    if network is not None:
+        bits = 8 if network.version == 4 else 4
+        whole = min(network.prefixlen // bits, network.max_prefixlen // bits - 1)
+        if whole == 0:
+            raise ValueError(f"{value!r} is wider than any reverse zone clusterdns offers")
+        return ".".join(network.network_address.reverse_pointer.split(".")[-whole - 2:]) + "."
+    name = fqdn(value)
+    for suffix, is_label, most in ((".in-addr.arpa.", _is_octet, 3),
+                                   (".ip6.arpa.", _is_nibble, 31)):
+        labels = name[: -len(suffix)].split(".")
+        if name.endswith(suffix) and len(labels) <= most and all(map(is_label, labels)):
+            return name
+    raise ValueError(f"{value!r} is neither an in-addr.arpa or ip6.arpa zone nor an "
+                     "address range")
+
+
+def _is_octet(label: str) -> bool:
+    return label.isascii() and label.isdigit() and str(int(label)) == label and int(label) < 256
+
+
+def _is_nibble(label: str) -> bool:
+    return len(label) == 1 and label in "0123456789abcdef"
+
+
+def outermost(names: Iterable[str]) -> tuple[str, ...]:
+    """`names` without those inside another of them: a zone holds the names below it."""
+    unique = sorted(set(names), key=len)
+    kept: list[str] = []
+    for name in unique:
+        if not any(within(name, outer) for outer in kept):
+            kept.append(name)
+    return tuple(sorted(kept))
 
 
 def origins(zone: Zone) -> tuple[str, ...]:
