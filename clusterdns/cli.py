@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from . import dnspolicy, poddns, podfile, resolvconf, snapshot
+from . import dnspolicy, export, poddns, podfile, resolvconf, snapshot
 from .serve.access import DEFAULT_RECURSION_CLIENTS, ClientRanges
 from .serve.cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL
 from .serve.config import DEFAULT_LISTEN, Config
@@ -531,3 +531,24 @@ def _cluster_dns(values: tuple[str, ...]) -> list[str]:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--nameserver") from None
 
+
+@main.command("export")
+@_verbose_option
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
+@click.option("--format", "form", type=click.Choice(["zone", "hosts"]), default="zone",
+              show_default=True,
+              help="zone: a zone file for BIND, Knot, NSD or CoreDNS's file plugin; hosts: "
+                   "an /etc/hosts file for dnsmasq's addn-hosts or a container.")
+@_zone_options
+def export_command(paths: tuple[str, ...], form: str, domain: str, ttl: int, pods: str,
+                   service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...],
+                   namespace: str, nodes: int, max_file_size: int,
+                   state_file: str | None) -> None:
+    """Print the cluster zone as a zone file or as a hosts file."""
+    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size)
+    settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods)
+    taken = _snapshot(paths, options, settings, _state_path(paths, state_file))
+    _report(taken, paths, warn=False)
+    assert taken.zone is not None
+    text = export.zone_file(taken.zone) if form == "zone" else export.hosts_file(taken.zone)
+    click.echo(text, nl=False)
