@@ -9,8 +9,9 @@ LISTEN ?= 127.0.0.1:1053
 # e.g. make bench BENCH_ARGS='--repeat 5' on a noisy machine (bench/run.py --help)
 BENCH_ARGS ?=
 
-# Debian packages the tests drive as real clients and peers: dig, and dnsmasq as an upstream.
-TEST_DEBS  = bind9-dnsutils dnsmasq-base
+# Debian packages the tests drive as real clients and peers: dig, dnsmasq as an upstream,
+# and BIND (named, named-checkzone) and Knot (knotd) as zone-transfer secondaries.
+TEST_DEBS  = bind9-dnsutils dnsmasq-base bind9 bind9-utils knot
 BENCH_DEBS = dnsperf dnsmasq-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
