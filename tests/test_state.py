@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -79,3 +80,26 @@ def test_the_content_digest_ignores_file_order_but_not_content() -> None:
     assert state.content_digest(one, "s") != state.content_digest(one, "t")
     changed = Cluster(services=(a, Service("x", "b", ports=())), namespaces=frozenset({"y"}))
     assert state.content_digest(one, "s") != state.content_digest(changed, "s")
+
+
+def test_the_lock_lets_one_process_number_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "state.json"
+    lock = path.with_name(".state.json.lock")
+
+    def try_lock() -> bool:
+        handle = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(handle)
+        return True
+
+    with state.locked(path):
+        assert not try_lock()  # another worker waits here
+    assert try_lock()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with state.locked(blocker / "state.json"):  # nowhere to lock: on without it
+        pass
