@@ -42,7 +42,7 @@ from .transfer_messages import HEADER, QR_AA, Message
 
 log = logging.getLogger(__name__)
 
-YIELD_EVERY = 250  # records packed between two turns of the event loop
+YIELD_EVERY = 100  # records packed between two turns of the event loop
 WRITE_TIMEOUT = 30.0  # seconds a secondary may leave a message unread before it is cut off
 CATCH_UP_TIMEOUT = 5.0  # seconds an IXFR waits for the newest change to reach the journal
 MAX_TRANSFERS = 10  # at once, as BIND's transfers-out; more are REFUSED
@@ -226,15 +226,13 @@ class Transfers:
         if self.journal.serial != current:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._caught_up.wait(), CATCH_UP_TIMEOUT)
-        change = None
-        if self.journal.serial == current:
-            change = await in_daemon_thread(self.journal.since, question.serial)
-        if change is None:
+        journal = self.journal
+        steps = None
+        if journal.serial == current:
+            steps = await in_daemon_thread(_incremental, journal, question.serial, origin)
+        if steps is None:
             return "full (journal does not reach back)", _full(zone, origin, soa)
-        deleted, added = change.of(origin)
-        old = Record(origin, SOA, change.old.ttl, change.old.data)
-        return (f"incremental from serial {question.serial}",
-                [soa, old, *deleted, soa, *added, soa])
+        return f"incremental from serial {question.serial}", [soa, *steps, soa]
 
     async def _send(self, writer: asyncio.StreamWriter, question: TransferQuestion,
                     records: Iterable[Record]) -> tuple[int, int]:
@@ -284,6 +282,19 @@ class Transfers:
     def _announce(self, zone: Zone) -> None:
         if self.notifier is not None:
             self.notifier.notify(transfer.soa(zone, origin) for origin in transfer.origins(zone))
+
+
+def _incremental(journal: Journal, serial: int, origin: str) -> list[Record] | None:
+    """The differences of zone `origin` since `serial`, as IXFR sends them between two
+    copies of the current SOA: the old SOA, what was deleted, the new SOA, what was added
+    (RFC 1995 4); None when the journal does not reach back. Computed off the loop: one
+    change may name a hundred thousand records."""
+    change = journal.since(serial)
+    if change is None:
+        return None
+    deleted, added = change.of(origin)
+    return [Record(origin, SOA, change.old.ttl, change.old.data), *deleted,
+            Record(origin, SOA, change.new.ttl, change.new.data), *added]
 
 
 def _full(zone: Zone, origin: str, soa: Record) -> Iterator[Record]:
