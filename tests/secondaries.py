@@ -65,8 +65,9 @@ class Secondary(abc.ABC):
         self.zones = zones
         self.log_path = self.folder / f"{self.name}.log"
         # In its own folder: named writes its early debug log (named.run) where it starts.
-        self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
-                                     stderr=(self.folder / "stderr").open("wb"), cwd=self.folder)
+        with (self.folder / "stderr").open("wb") as stderr:
+            self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
+                                         stderr=stderr, cwd=self.folder)
 
     @abc.abstractmethod
     def command(self) -> list[str]:

@@ -31,6 +31,12 @@ RETRANSMISSIONS = 5  # RFC 1996 3.6's suggested maximum for UDP
 Address = tuple[str, int]
 
 
+def address_text(target: Address) -> str:
+    """`host:port`, `[v6]:port` for IPv6."""
+    host, port = target
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def notify_message(ident: int, soa: Record) -> bytes:
     """A NOTIFY for the zone of `soa`, which goes in the answer section as a hint of the
     new serial (RFC 1996 3.7)."""
@@ -62,9 +68,11 @@ class _Answer(asyncio.DatagramProtocol):
 class Notifier:
     """Sends NOTIFY to every target for every changed zone, until each is acknowledged."""
 
-    def __init__(self, targets: Iterable[Address], source: str = "") -> None:
+    def __init__(self, targets: Iterable[Address], source: str = "",
+                 first_timeout: float = FIRST_TIMEOUT) -> None:
         self.targets = tuple(targets)
         self.source = source
+        self.first_timeout = first_timeout
         self._pending: dict[tuple[Address, str], asyncio.Task[None]] = {}
 
     def notify(self, soas: Iterable[Record]) -> None:
@@ -93,7 +101,7 @@ class Notifier:
             del self._pending[key]
 
     async def _send(self, target: Address, soa: Record) -> None:
-        where = f"[{target[0]}]:{target[1]}" if ":" in target[0] else f"{target[0]}:{target[1]}"
+        where = address_text(target)
         serial = soa.data[2]  # type: ignore[index]
         ident = random.getrandbits(16)
         local = (self.source, 0) if self.source and (":" in self.source) == (
@@ -108,7 +116,7 @@ class Notifier:
             return
         try:
             message = notify_message(ident, soa)
-            timeout = FIRST_TIMEOUT
+            timeout = self.first_timeout
             for _ in range(1 + RETRANSMISSIONS):
                 transport.sendto(message)
                 try:

@@ -35,7 +35,7 @@ from ..zone.journal import Journal
 from ..zone.records import AXFR, FORMERR, IXFR, REFUSED, SOA, TYPE_NAMES, Record, fqdn
 from .access import ClientRanges
 from .config import Config
-from .notify import Notifier
+from .notify import Notifier, address_text
 from .reload import in_daemon_thread
 from .transfer_messages import FIXED as RECORD_FIXED
 from .transfer_messages import HEADER, QR_AA, Message
@@ -154,6 +154,11 @@ class Transfers:
 
     def start(self) -> None:
         """Follow the reloads, and announce the zone as it is now (RFC 1996 3.10)."""
+        allowed = ", ".join(str(n) for n in self.allowed.networks) or "nobody"
+        notified = ", ".join(map(address_text, self.notifier.targets)) if self.notifier \
+            else "nobody"
+        log.info("zone transfer of %s over TCP for %s; NOTIFY to %s",
+                 ", ".join(transfer.origins(self.zone)), allowed, notified)
         self._task = asyncio.ensure_future(self._follow())
         self._announce(self.zone)
 
