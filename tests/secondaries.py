@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -20,6 +19,8 @@ import dns.message
 import dns.query
 import dns.rcode
 import pytest
+
+from tests.conftest import terminate
 
 
 def free_port() -> int:
@@ -107,13 +108,7 @@ class Secondary(abc.ABC):
         return (self.folder / "stderr").read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
 
 class Bind(Secondary):

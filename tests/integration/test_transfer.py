@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import getpass
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ import dns.reversename
 import dns.zone
 import pytest
 
-from tests.conftest import FIXTURES, ROOT, ServerProcess
+from tests.conftest import FIXTURES, ROOT, ServerProcess, terminate
 from tests.secondaries import Bind, Knot, Secondary, binary, free_port, query
 
 ZONES = ("cluster.local.", "10.in-addr.arpa.", "0.0.d.f.ip6.arpa.")
@@ -261,8 +260,7 @@ def test_dnsmasq_serves_the_exported_hosts_file_as_clusterdns_answers(
             elif kind != "PTR":
                 assert theirs == ours, name
     finally:
-        dnsmasq.send_signal(signal.SIGTERM)
-        dnsmasq.wait(5)
+        terminate(dnsmasq)
 
 
 def wait_until_answered(port: int, question: tuple[str, str]) -> None:
