@@ -238,8 +238,8 @@ def _transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _transfer_settings(allow_transfer: tuple[str, ...], transfer_zones: tuple[str, ...],
                        notify: tuple[str, ...], notify_source: str,
-                       listen: tuple[str, ...]) -> dict[str, Any]:
-    """The Config fields of the transfer options, and the reverse zones they offer."""
+                       listen: tuple[str, ...]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The Config fields the transfer options set, and the reverse zones they offer."""
     try:
         ClientRanges.parse(allow_transfer)
     except ValueError as exc:
@@ -259,8 +259,7 @@ def _transfer_settings(allow_transfer: tuple[str, ...], transfer_zones: tuple[st
                     "changes and refused the zone")
     return {"allow_transfer": allow_transfer,
             "notify": tuple(parse_listen(value) for value in notify),
-            "notify_source": notify_source or (listen[0] if listen else ""),
-            "reverse_zones": zones}
+            "notify_source": notify_source or (listen[0] if listen else "")}, zones
 
 
 def _cidrs(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -347,11 +346,10 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
     addresses = tuple(dict.fromkeys(a for v in listen for a in parse_addresses(v))) or (
         DEFAULT_LISTEN,)
     specific = tuple(h for h, _ in addresses if not ipaddress.ip_address(h).is_unspecified)
-    transfers = _transfer_settings(allow_transfer, transfer_zones, notify, notify_source,
-                                   specific)
+    transfers, reverse_zones = _transfer_settings(allow_transfer, transfer_zones, notify,
+                                                  notify_source, specific)
     settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods,
-                            ns_addresses=specific or ("127.0.0.1",),
-                            reverse_zones=transfers.pop("reverse_zones"))
+                            ns_addresses=specific or ("127.0.0.1",), reverse_zones=reverse_zones)
     options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size)
     state_path = _state_path(paths, state_file)
     config = Config(manifests=paths, listen=addresses, zone=settings, source=options,

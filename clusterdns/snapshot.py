@@ -38,8 +38,8 @@ class Snapshot:
         return not self.loaded.errors
 
 
-# Gives the state with its serial and digest set for content of a digest whose newest
-# file changed at a time (state, digest, newest change) -> state.
+# How new content gets its serial: (state, content digest, newest file change) -> the
+# state with that content's serial and digest.
 Numbering = Callable[[State, str, int], State]
 
 
