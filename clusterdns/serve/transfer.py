@@ -6,8 +6,8 @@ The TCP path hands every AXFR and IXFR question here (`Transfers.claims`), and
 (answered in `answer`, never here: a zone does not fit in a datagram).
 
 A transfer streams: records are packed as the zone's names are walked, into messages of
-at most 64 KiB written one by one, and the event loop gets a turn every few hundred
-records, so the other clients' queries keep being answered while 117,000 records go out.
+at most 64 KiB written one by one, and the event loop gets a turn every 25 records, so
+the other clients' queries keep being answered while 117,000 records go out.
 The zone being sent is the one current when the question came, whatever a reload swaps
 in meanwhile.
 
@@ -98,10 +98,8 @@ def read_question(data: bytes) -> TransferQuestion | None:
     qtype = int.from_bytes(data[end - 4:end - 2], "big")
     serial = None
     if qtype == IXFR:
-        try:
+        with contextlib.suppress(ValueError, IndexError, struct.error):  # then FORMERR
             serial = _authority_serial(data, end, answers, authority)
-        except (ValueError, IndexError, struct.error):
-            return None
     return TransferQuestion(ident=ident, flags=QR_AA | (flags & RD), qname=fqdn(".".join(labels)),
                             qtype=qtype, question=data[HEADER.size:end], serial=serial)
 
@@ -209,7 +207,7 @@ class Transfers:
             messages, count = await self._send(writer, question, records)
         except (ConnectionError, TimeoutError) as exc:
             log.warning("transfer: %s %s to %s cut off: %s", name, question.qname, client,
-                        exc or type(exc).__name__)
+                        str(exc) or type(exc).__name__)
             writer.close()
             return
         finally:

@@ -196,6 +196,7 @@ def test_transfers_are_refused_outside_allow_transfer_and_over_udp(
     assert transfer_rcode(server, "cluster.local", source="127.0.0.2") == "REFUSED"
     assert transfer_rcode(server, "cluster.local", "IXFR", source="127.0.0.2") == "REFUSED"
     assert transfer_rcode(server, "example.org") == "REFUSED"  # not a zone of ours
+    assert transfer_rcode(server, "cluster.local", "IXFR") == "FORMERR"  # no SOA: from what?
     for kind in ("AXFR", "IXFR"):
         for zone in ("cluster.local", "10.in-addr.arpa"):
             assert transfer_rcode(server, zone, kind, tcp=False) == "REFUSED"
