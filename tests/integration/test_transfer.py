@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import dns.exception
@@ -35,7 +35,7 @@ OFFER = ("--transfer-zone", "10.0.0.0/8", "--transfer-zone", "fd00::/16")
 WITHIN = 2.0  # seconds from an edit to the secondaries serving it
 
 
-@dataclass
+@dataclass(frozen=True)
 class Primary:
     """clusterdns on a fixed port with its two secondaries, and a way to restart it."""
 
@@ -170,13 +170,13 @@ def test_an_edit_reaches_both_secondaries_by_notify_and_ixfr(primary: Primary) -
 def test_a_restart_keeps_the_serial_and_the_next_edit_still_arrives(primary: Primary) -> None:
     serial = primary.serial()
     assert primary.server.stop() == 0
-    primary.server = primary.restart()
-    assert primary.serial() == serial  # the same files: the same serial, from the state file
-    newer = edit(primary, "clusterIP: 10.96.10.10", "clusterIP: 10.96.10.98")
+    restarted = replace(primary, server=primary.restart())
+    assert restarted.serial() == serial  # the same files: the same serial, from the state file
+    newer = edit(restarted, "clusterIP: 10.96.10.10", "clusterIP: 10.96.10.98")
     assert newer > serial
-    for secondary in primary.secondaries:
+    for secondary in restarted.secondaries:
         secondary.wait_for_serial(newer, timeout=WITHIN)
-    check_same_answers(primary)
+    check_same_answers(restarted)
 
 
 def transfer_rcode(server: ServerProcess, zone: str, kind: str = "AXFR", tcp: bool = True,
