@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from . import dnspolicy, podfile, resolvconf, snapshot
+from . import dnspolicy, export, podfile, resolvconf, snapshot
 from .serve.access import DEFAULT_RECURSION_CLIENTS, ClientRanges
 from .serve.cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL
 from .serve.config import DEFAULT_LISTEN, Config
@@ -36,6 +36,7 @@ from .source.documents import DEFAULT_MAX_FILE_BYTES
 from .source.folders import STDIN
 from .source.hostnames import HostnameOptions
 from .source.manifests import FileCache, LoadOptions
+from .zone import transfer
 from .zone.build import reverse_name
 from .zone.records import PTR, TYPE_NAMES, A
 from .zone.settings import POD_MODES, ZoneSettings
@@ -298,6 +299,53 @@ def _recursion_clients(values: tuple[str, ...]) -> tuple[str, ...]:
     return values or DEFAULT_RECURSION_CLIENTS
 
 
+def _transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--allow-transfer", "allow_transfer", multiple=True, metavar="CIDR",
+                     help="Secondaries that may transfer the zones over TCP (AXFR, IXFR; "
+                          "repeatable) [default: nobody]."),
+        click.option("--transfer-zone", "transfer_zones", multiple=True,
+                     metavar="ZONE|CIDR",
+                     help="A reverse zone secondaries may transfer too: 10.in-addr.arpa, or "
+                          "an address range (10.96.0.0/12 is 10.in-addr.arpa; repeatable)."),
+        click.option("--notify", "notify", multiple=True, metavar="HOST[:PORT]",
+                     help="Secondary told by NOTIFY of each change of the zones "
+                          "(repeatable)."),
+        click.option("--notify-source", default="", metavar="HOST",
+                     help="Address NOTIFY is sent from: the secondaries' idea of their "
+                          "primary [default: the first --listen address]."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _transfer_settings(allow_transfer: tuple[str, ...], transfer_zones: tuple[str, ...],
+                       notify: tuple[str, ...], notify_source: str,
+                       listen: tuple[str, ...]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The Config fields the transfer options set, and the reverse zones they offer."""
+    try:
+        ClientRanges.parse(allow_transfer)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--allow-transfer") from None
+    try:
+        zones = transfer.outermost(transfer.reverse_zone(z) for z in transfer_zones)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--transfer-zone") from None
+    if notify_source:
+        try:
+            ipaddress.ip_address(notify_source)
+        except ValueError:
+            raise click.BadParameter(f"{notify_source!r} is not an IP address",
+                                     param_hint="--notify-source") from None
+    if notify and not allow_transfer:
+        log.warning("--notify without --allow-transfer: the secondaries will be told of "
+                    "changes and refused the zone")
+    return {"allow_transfer": allow_transfer,
+            "notify": tuple(parse_listen(value) for value in notify),
+            "notify_source": notify_source or (listen[0] if listen else "")}, zones
+
+
 def _cidrs(values: tuple[str, ...]) -> tuple[str, ...]:
     return DEFAULT_CIDRS + values if values else DEFAULT_CIDRS
 
@@ -367,13 +415,16 @@ def main() -> None:
 @_hostname_options
 @_forwarding_options
 @_rate_limit_options
+@_transfer_options
 def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, watch: bool,
           workers: int, domain: str, ttl: int, pods: str, service_cidrs: tuple[str, ...],
           pod_cidrs: tuple[str, ...], namespace: str, nodes: int, max_file_size: int,
           state_file: str | None, upstreams: tuple[str, ...], upstream_timeout: float,
           upstream_budget: float, cache_size: int, cache_max_ttl: int,
           cache_max_negative_ttl: int, recursion_clients: tuple[str, ...],
-          rate_limit: RateLimit, hostnames: HostnameOptions) -> None:
+          rate_limit: RateLimit, hostnames: HostnameOptions,
+          allow_transfer: tuple[str, ...], transfer_zones: tuple[str, ...],
+          notify: tuple[str, ...], notify_source: str) -> None:
     """Serve the cluster zone built from the manifests."""
     from .serve.reload import collector_paused
     from .serve.server import ListenError
@@ -382,8 +433,10 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
     addresses = tuple(dict.fromkeys(a for v in listen for a in parse_addresses(v))) or (
         DEFAULT_LISTEN,)
     specific = tuple(h for h, _ in addresses if not ipaddress.ip_address(h).is_unspecified)
+    transfers, reverse_zones = _transfer_settings(allow_transfer, transfer_zones, notify,
+                                                  notify_source, specific)
     settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods,
-                            ns_addresses=specific or ("127.0.0.1",))
+                            ns_addresses=specific or ("127.0.0.1",), reverse_zones=reverse_zones)
     options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size,
                             hostnames)
     state_path = _state_path(paths, state_file)
@@ -394,7 +447,7 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
                     upstream_budget=upstream_budget, cache_size=cache_size,
                     cache_max_ttl=cache_max_ttl, cache_max_negative_ttl=cache_max_negative_ttl,
                     recursion_clients=_recursion_clients(recursion_clients),
-                    rate_limit=rate_limit)
+                    rate_limit=rate_limit, **transfers)
     cache = FileCache()  # handed to the reloader: a reload re-reads changed files
     with collector_paused():  # several times faster for a big zone (bench/zone_build.py)
         taken = _snapshot(paths, options, settings, state_path, cache)
@@ -641,3 +694,27 @@ def explain(question: tuple[str, ...], manifest_paths: tuple[str, ...],
     assert taken.zone is not None
     forward = [format_address(h, p) for h, p in _upstreams(upstreams, (DEFAULT_LISTEN,))]
     click.echo("\n".join(explained(taken.zone, name, qtype, forward).lines()))
+
+
+@main.command("export")
+@_verbose_option
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
+@click.option("--format", "form", type=click.Choice(["zone", "hosts"]), default="zone",
+              show_default=True,
+              help="zone: a zone file for BIND, Knot, NSD or CoreDNS's file plugin; hosts: "
+                   "an /etc/hosts file for dnsmasq's addn-hosts or a container.")
+@_zone_options
+@_hostname_options
+def export_command(paths: tuple[str, ...], form: str, domain: str, ttl: int, pods: str,
+                   service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...],
+                   namespace: str, nodes: int, max_file_size: int,
+                   state_file: str | None, hostnames: HostnameOptions) -> None:
+    """Print the cluster zone as a zone file or as a hosts file."""
+    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size,
+                            hostnames)
+    settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods)
+    taken = _snapshot(paths, options, settings, _state_path(paths, state_file))
+    _report(taken, paths, warn=False)
+    assert taken.zone is not None
+    text = export.zone_file(taken.zone) if form == "zone" else export.hosts_file(taken.zone)
+    click.echo(text, nl=False)

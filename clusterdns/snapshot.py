@@ -8,7 +8,7 @@ what `serve` will serve.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -38,13 +38,26 @@ class Snapshot:
         return not self.loaded.errors
 
 
+# How new content gets its serial: (state, content digest, newest file change) -> the
+# state with that content's serial and digest.
+Numbering = Callable[[State, str, int], State]
+
+
+def numbered(state: State, digest: str, newest_change: int) -> State:
+    """`state` numbered for the content `digest` by the serial rule of the state file."""
+    return replace(state, serial=states.next_serial(state, digest, newest_change),
+                   digest=digest)
+
+
 def take(paths: Iterable[str | Path], options: LoadOptions, settings: ZoneSettings,
          state: State, cache: FileCache | None = None, previous: Zone | None = None,
-         previous_cluster: Cluster | None = None) -> Snapshot:
+         previous_cluster: Cluster | None = None, number: Numbering = numbered) -> Snapshot:
     """Read `paths` and build their zone.
 
     With `previous` and `previous_cluster` (what is being served), an unchanged cluster
-    builds nothing (`zone` None) and a changed one builds only what changed.
+    builds nothing (`zone` None) and a changed one builds only what changed. `number`
+    gives the new content its serial: a running server shares the numbering with its
+    other workers through the state file.
     """
     loaded = load(paths, options, cache, state.addresses)
     if loaded.errors:
@@ -58,6 +71,6 @@ def take(paths: Iterable[str | Path], options: LoadOptions, settings: ZoneSettin
     # them: sorted, since path order only breaks ties, already settled in the claims.
     digest = states.content_digest(cluster, (settings, sorted(map(repr, cluster.hostnames)),
                                              cluster.external_zone))
-    serial = states.next_serial(state, digest, loaded.newest_change)
-    built = zones.build(cluster, settings, serial=serial, previous=previous)
-    return Snapshot(loaded, warnings, built, replace(kept, serial=serial, digest=digest))
+    known = number(kept, digest, loaded.newest_change)
+    built = zones.build(cluster, settings, serial=known.serial, previous=previous)
+    return Snapshot(loaded, warnings, built, known)

@@ -98,17 +98,23 @@ class ServerProcess:
 
     def stop(self) -> int:
         """SIGTERM (then SIGKILL) the server; fails if its log shows a bug (BUG_IN_LOG)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = terminate(self.proc)
         if not self.allow_errors:
             bugs = self.lines_matching(BUG_IN_LOG.pattern)
             assert not bugs, "the server logged a bug:\n" + self.log
-        return self.proc.returncode
+        return code
+
+
+def terminate(proc: subprocess.Popen) -> int:
+    """SIGTERM a process we started (SIGKILL after 10 s); its exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -9,10 +9,13 @@ from clusterdns.zone import build as zone
 from clusterdns.zone.answer import FORWARD, MAX_CNAME_CHAIN, Reply, answer
 from clusterdns.zone.records import (
     AXFR,
+    IXFR,
     NOERROR,
+    NS,
     NXDOMAIN,
     PTR,
     REFUSED,
+    SOA,
     TYPE_NAMES,
     A,
     Record,
@@ -68,6 +71,7 @@ def test_reverse_names_not_owned_are_forwarded(cluster_zone: zone.Zone) -> None:
 
 
 def test_zone_transfers_are_refused(cluster_zone: zone.Zone) -> None:
+    # Over UDP, and over TCP when no --allow-transfer hands them to serve/transfer.py.
     reply = answer(cluster_zone, "cluster.local.", AXFR)
     assert isinstance(reply, Reply) and reply.rcode == REFUSED
     assert not reply.authoritative  # a refusal speaks for no data: AA off
@@ -90,6 +94,25 @@ def test_a_cname_chain_is_followed_up_to_the_limit(links: int, followed: bool) -
     else:  # as far as the limit, then the SOA: the client may ask again from there
         assert [r.rtype for r in reply.answer] == [5] * (MAX_CNAME_CHAIN + 1)
         assert reply.authority == (built.soa,)
+
+
+def test_a_reverse_zone_for_secondaries_answers_its_soa_and_ns_only(
+        cluster_zone: zone.Zone) -> None:
+    loaded = manifests.load([CLUSTER])
+    built = zone.build(loaded.cluster, ZoneSettings(reverse_zones=("10.in-addr.arpa",)),
+                       serial=SERIAL)
+    reply = answer(built, "10.IN-ADDR.ARPA.", SOA)
+    assert isinstance(reply, Reply) and reply.rcode == NOERROR and reply.authoritative
+    assert [(r.name, r.data) for r in reply.answer] == [("10.in-addr.arpa.", built.soa.data)]
+    reply = answer(built, "10.in-addr.arpa.", NS)
+    assert isinstance(reply, Reply) and [short(r) for r in reply.answer] == [
+        "10.in-addr.arpa. NS ns.dns.cluster.local."]
+    for qtype in (AXFR, IXFR):
+        reply = answer(built, "10.in-addr.arpa.", qtype)
+        assert isinstance(reply, Reply) and reply.rcode == REFUSED
+    assert answer(built, "10.in-addr.arpa.", A) is FORWARD
+    assert answer(built, "9.9.9.10.in-addr.arpa.", PTR) is FORWARD  # not ours: as before
+    assert answer(cluster_zone, "10.in-addr.arpa.", SOA) is FORWARD  # none asked for
 
 
 def test_out_of_zone_externalname_target_is_left_to_chase(cluster_zone: zone.Zone) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -92,3 +93,26 @@ def test_a_state_file_of_this_format_reads_and_writes_again(tmp_path: Path) -> N
         42, "d")
     assert state.write(path, known) == "" and state.write(path, known) == ""  # again, in place
     assert json.loads(path.read_text())["version"] == 1
+
+
+def test_the_lock_lets_one_process_number_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "state.json"
+    lock = path.with_name(".state.json.lock")
+
+    def try_lock() -> bool:
+        handle = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(handle)
+        return True
+
+    with state.locked(path):
+        assert not try_lock()  # another worker waits here
+    assert try_lock()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with state.locked(blocker / "state.json"):  # nowhere to lock: on without it
+        pass

@@ -40,3 +40,9 @@ class Config:
     recursion_clients: tuple[str, ...] = DEFAULT_RECURSION_CLIENTS
     # Response rate limiting of UDP replies (rrl.py): by default on beyond loopback only.
     rate_limit: RateLimit = field(default_factory=RateLimit)
+    # Zone transfer: the CIDRs of the secondaries that may transfer the zones (nobody by
+    # default), the (host, port) of each to NOTIFY after a change, and the address the
+    # NOTIFY goes out from ("" for the first listen address, or the kernel's choice).
+    allow_transfer: tuple[str, ...] = ()
+    notify: tuple[tuple[str, int], ...] = ()
+    notify_source: str = ""

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -363,7 +363,7 @@ class Reloader:
             return
         was_stale, state.stale = state.stale, False
         recovered = " (was stale)" if was_stale else ""
-        self._remember(attempt.state)
+        self.known = attempt.state  # `_number` wrote it down
         if attempt.zone is None:
             log.info("reload: no change; %d records; %.1f ms%s",
                      self.zone.stats["records"], attempt.seconds * 1000, recovered)
@@ -386,9 +386,10 @@ class Reloader:
         if force:
             # Standard input cannot be read twice: keep what was read.
             self.cache = FileCache(stdin=self.cache.stdin)
+        number = snapshot.numbered if self.config.state_file is None else self._number
         with collector_paused():
             taken = snapshot.take(self.config.manifests, self.config.source, self.config.zone,
-                                  self.known, self.cache, self.zone, self.cluster)
+                                  self.known, self.cache, self.zone, self.cluster, number)
         seconds = time.perf_counter() - started
         if not taken.ok:
             return _Attempt(None, None, taken.loaded.errors, taken.warnings, taken.state,
@@ -396,15 +397,26 @@ class Reloader:
         return _Attempt(taken.loaded.cluster, taken.zone, [], taken.warnings, taken.state,
                         seconds)
 
-    def _remember(self, known: State) -> None:
-        """Keep the derived addresses and serial, in the state file too when they changed."""
-        if known == self.known:
-            return
-        self.known = known
-        if self.config.state_file is not None:
-            problem = state.write(self.config.state_file, known)
-            if problem:
-                log.warning("%s", problem)
+    def _number(self, known: State, digest: str, newest_change: int) -> State:
+        """Number new content through the state file, which every worker shares.
+
+        Under its lock: the serial to count from is the later of this process's and the
+        file's (another worker may have numbered a version this one never saw), and the
+        result is written at once. So a serial names one content in every worker, and the
+        workers that reload to the same files give them the same serial.
+        """
+        path = self.config.state_file
+        assert path is not None
+        with state.locked(path):
+            written, _ = state.read(path)  # a broken file is rewritten just below
+            basis = written if written.serial > known.serial else known
+            result = replace(snapshot.numbered(basis, digest, newest_change),
+                             addresses=known.addresses)
+            if result != written:
+                problem = state.write(path, result)
+                if problem:
+                    log.warning("%s", problem)
+        return result
 
     def _log_new_warnings(self, warnings: list[ManifestWarning]) -> None:
         """Log each warning once while it lasts, not at every reload."""

@@ -36,6 +36,7 @@ from .packed import PackedAnswers
 from .reload import Reloader
 from .rrl import RateLimit, RateLimiter
 from .tcp import LISTEN_BACKLOG, Pending, TcpConnections
+from .transfer import Transfers, transfers_for
 from .upstream import Forwarder, Question
 from .workers import Workers, fork_workers
 
@@ -53,20 +54,24 @@ class Responder:
 
     def __init__(self, zone: Zone, log_queries: bool = False,
                  forwarder: Forwarder | None = None,
-                 recursion: ClientRanges | None = None) -> None:
+                 recursion: ClientRanges | None = None,
+                 transfers: Transfers | None = None) -> None:
         self.zone = zone
         self.packed = PackedAnswers()
         self.log_queries = log_queries
         self.forwarder = forwarder
         self.recursion = (recursion if recursion is not None
                           else ClientRanges.parse(DEFAULT_RECURSION_CLIENTS))
+        self.transfers = transfers  # AXFR/IXFR over TCP; None: REFUSED like over UDP
 
     def swap(self, zone: Zone) -> None:
         """Serve `zone` from now on; everything derived from a zone changes in this one step.
 
         Called on the event loop, so no query runs between the two assignments.
         """
-        self.zone, self.packed = zone, PackedAnswers()
+        old, self.zone, self.packed = self.zone, zone, PackedAnswers()
+        if self.transfers is not None:
+            self.transfers.swapped(old, zone)
 
     def respond(self, data: bytes, peer: tuple[Any, ...], tcp: bool) -> bytes | Pending | None:
         """The reply to `data`, a coroutine when it must wait for an upstream, or None."""
@@ -429,9 +434,13 @@ async def serve(
     SIGHUP and stopped with it; `worker` numbers a child, whose start is logged quietly.
     """
     recursion = ClientRanges.parse(config.recursion_clients)
-    responder = Responder(zone, config.log_queries, forwarder_for(config), recursion)
+    transfers = transfers_for(config, zone)
+    responder = Responder(zone, config.log_queries, forwarder_for(config), recursion,
+                          transfers)
     server = DnsServer(responder, config.rate_limit)
     await server.start(sockets if sockets is not None else bind_all(config.listen))
+    if transfers is not None:
+        transfers.start()
     reloader = Reloader(config, zone, responder.swap, cluster, cache, known, warnings)
     reloader.start()
     stop = asyncio.Event()
@@ -465,4 +474,6 @@ async def serve(
         watching.cancel()
         await workers.stop()
     await reloader.stop()
+    if transfers is not None:
+        await transfers.stop()
     await server.close()

@@ -107,6 +107,11 @@ class TcpConnections:
                 if data is None:
                     break
                 connection.last_active = loop.time()
+                transfers = self.responder.transfers
+                if transfers is not None and transfers.claims(data):  # AXFR/IXFR, streamed
+                    await transfers.stream(data, peer, writer)
+                    connection.last_active = loop.time()
+                    continue
                 reply = self.responder.respond(data, peer, tcp=True)
                 if isinstance(reply, bytes):
                     if not await _send(writer, reply):

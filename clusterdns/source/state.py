@@ -12,11 +12,12 @@ one file per set of `--manifests` paths, so two projects never share addresses.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import ipaddress
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,28 @@ def write(path: Path, state: State) -> str:
         return (f"state file {path}: cannot write ({exc.strerror or exc}); derived addresses "
                 "are kept in memory only (--state chooses another path)")
     return ""
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the lock of the state file `path` (a `.lock` file beside it) for the block.
+
+    Every `--workers` process numbers its own zones from the same state file; one at a
+    time reads the last serial and writes the next, so no two versions share a serial
+    and none overwrites a later one. Where no lock file can be made the state file cannot
+    be written either, and the block runs unlocked.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(path.with_name(f".{path.name}.lock"), os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
 
 
 def next_serial(state: State, digest: str, newest_change: int) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .build import Zone
+from .build import Zone, by_type
 from .records import (
     AAAA,
     ANY,
@@ -21,6 +21,7 @@ from .records import (
     NXDOMAIN,
     PTR,
     REFUSED,
+    SOA,
     SRV,
     A,
     Record,
@@ -63,8 +64,15 @@ def answer(zone: Zone, qname: str, qtype: int) -> Reply | Forward:
         claimed = _claimed(zone, name, qtype)
         if claimed is not None:
             return claimed
-        # Reverse names are ours only for the PTR records we hold; everything else falls
-        # through to the upstreams, like CoreDNS's `fallthrough in-addr.arpa ip6.arpa`.
+        # Reverse names are ours only for the PTR records we hold, and the apex of a
+        # reverse zone offered to secondaries for its SOA and NS (they ask for the SOA
+        # before each transfer); everything else falls through to the upstreams, like
+        # CoreDNS's `fallthrough in-addr.arpa ip6.arpa`.
+        if name in zone.reverse_origins:
+            if qtype in (AXFR, IXFR):
+                return Reply(REFUSED, authoritative=False)
+            if qtype in (SOA, NS):
+                return Reply(NOERROR, by_type(zone.nodes[name])[qtype])
         node = zone.lookup(name) if qtype == PTR else None
         return Reply(NOERROR, node[PTR]) if node and PTR in node else FORWARD
     if qtype in (AXFR, IXFR):

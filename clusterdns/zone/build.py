@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ..source.model import (
@@ -63,6 +63,9 @@ class Zone:
     hostnames: Hostnames = field(default_factory=Hostnames)
     # What the zone was built from, so a running server can explain its answers.
     cluster: Cluster = field(default_factory=Cluster, compare=False, repr=False)
+    # Apexes of the reverse zones offered to secondaries (`ZoneSettings.reverse_zones`):
+    # each holds an SOA like the cluster zone's and its NS.
+    reverse_origins: frozenset[str] = frozenset()
 
     def in_zone(self, name: str) -> bool:
         """Whether a lowercase FQDN is the cluster zone or below it."""
@@ -92,12 +95,21 @@ class Zone:
     def records(self) -> list[Record]:
         """Every record, sorted as `clusterdns records` shows them; pods with IPs included."""
         out = [r for records in self.nodes.values() for r in records]
-        if self.pods_mode != "disabled":
-            for namespace, ip in self.pod_ips:
-                name = f"{dashed(ip)}.{namespace}.pod.{self.origin}"
-                out.extend(r for rrs in (self.lookup(name) or {}).values() for r in rrs)
+        out.extend(self.pod_records())
         out.extend(self.hostnames.all_records())
         return sorted(set(out), key=lambda r: (r.name != self.origin, r.name, r.rtype, r.text()))
+
+    def pod_records(self) -> Iterator[Record]:
+        """The dashed names of the pods the manifests give addresses to.
+
+        In insecure mode every address has a dashed name, made when a question names it:
+        those cannot be listed, only the ones of known pods.
+        """
+        if self.pods_mode == "disabled":
+            return
+        for namespace, ip in self.pod_ips:
+            name = f"{dashed(ip)}.{namespace}.pod.{self.origin}"
+            yield from (r for rrs in (self.lookup(name) or {}).values() for r in rrs)
 
 
 def by_type(records: tuple[Record, ...]) -> Node:
@@ -429,6 +441,10 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
     for ip in settings.ns_addresses:
         b.address(ns_name, ip)
         b.additional[origin].append(Record(ns_name, _family_type(ip), settings.ttl, ip))
+    reverse_origins = frozenset(fqdn(zone) for zone in settings.reverse_zones)
+    for reverse in reverse_origins:
+        b.nodes[reverse].append(Record(reverse, SOA, soa.ttl, soa.data))
+        b.add(reverse, NS, ns_name)
     b.add(f"dns-version.{origin}", TXT, DNS_SCHEMA_VERSION, SCHEMA_TTL)
     b.exists(f"svc.{origin}")
     b.exists(f"pod.{origin}")
@@ -475,4 +491,5 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
         parts=b.parts,
         hostnames=claimed,
         cluster=cluster,
+        reverse_origins=reverse_origins,
     )

@@ -17,3 +17,6 @@ class ZoneSettings:
     pods: str = "insecure"
     # Addresses of `ns.dns.<zone>`: where this server listens, as CoreDNS answers its own.
     ns_addresses: tuple[str, ...] = ("127.0.0.1",)
+    # Reverse zones (in-addr.arpa and ip6.arpa names) given their own SOA and NS, so that
+    # secondaries can transfer them; the PTR names below them are the cluster's as ever.
+    reverse_zones: tuple[str, ...] = ()
