@@ -40,3 +40,9 @@ class Config:
     recursion_clients: tuple[str, ...] = DEFAULT_RECURSION_CLIENTS
     # Response rate limiting of UDP replies (rrl.py): by default on beyond loopback only.
     rate_limit: RateLimit = field(default_factory=RateLimit)
+    # Where /health, /ready and /metrics answer over HTTP, (host, port) each; empty: off.
+    health: tuple[tuple[str, int], ...] = ()
+    ready: tuple[tuple[str, int], ...] = ()
+    metrics: tuple[tuple[str, int], ...] = ()
+    lameduck: float = 0.0  # seconds DNS keeps answering after SIGTERM, /ready saying 503
+    log_format: str = "text"  # of --log-queries: CoreDNS's line, or "json"
