@@ -395,7 +395,7 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
         log.info("answering %s on http://%s", " ".join(served), http.address_text(sock))
     cache = FileCache()  # handed to the reloader: a reload re-reads changed files
     # Probes are answered while the zone loads: /ready says 503 until it is served.
-    with http.serving_while_starting(probed, http.Probes()), collector_paused():
+    with http.serving_while_starting(probed), collector_paused():
         taken = _snapshot(paths, options, settings, state_path, cache)
     _report(taken, paths, warn=False)
     for warning in taken.warnings:

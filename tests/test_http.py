@@ -94,7 +94,7 @@ def test_probes_answer_while_starting_and_the_socket_outlives_it() -> None:
     [(sock, paths)] = http.bind({http.READY: [("127.0.0.1", 0)],
                                  http.METRICS: [("127.0.0.1", 0)]})
     port = sock.getsockname()[1]
-    with http.serving_while_starting([(sock, paths)], Probes()):
+    with http.serving_while_starting([(sock, paths)]):
         assert asyncio.run(exchange(port, get("/ready"))).endswith(b"\r\n\r\nkubernetes")
         assert asyncio.run(exchange(port, get("/metrics"))).startswith(b"HTTP/1.1 503 ")
     waiting = socket.create_connection(("127.0.0.1", port), timeout=2)  # in the backlog

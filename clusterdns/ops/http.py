@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import selectors
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -30,6 +31,7 @@ HEALTH, READY, METRICS = "/health", "/ready", "/metrics"
 REQUEST_BYTES = 8192
 REQUEST_SECONDS = 5.0  # CoreDNS's health and ready servers: Read/Write/IdleTimeout 5 s
 MAX_CONNECTIONS = 64
+POLL_SECONDS = 0.05  # how often the start-up thread looks whether it should stop
 BACKLOG = 128
 TEXT = "text/plain; charset=utf-8"
 EXPOSITION = "text/plain; version=0.0.4; charset=utf-8"
@@ -178,54 +180,78 @@ def _request_line(head: bytes) -> tuple[str, str, str]:
 
 
 async def _send(writer: asyncio.StreamWriter, method: str, response: Response) -> None:
+    writer.write(_response_bytes(method, response))
+    await writer.drain()
+
+
+def _response_bytes(method: str, response: Response) -> bytes:
     body = response.body.encode()
     head = (f"HTTP/1.1 {response.status} {_REASONS[response.status]}\r\n"
             f"Content-Type: {response.content_type}\r\n"
             f"Content-Length: {len(body)}\r\n"
             "Connection: close\r\n\r\n").encode()
-    writer.write(head if method == "HEAD" else head + body)
-    await writer.drain()
+    return head if method == "HEAD" else head + body
+
+
+STARTING = {HEALTH: Response(200, "OK"), READY: Response(503, "kubernetes"),
+            METRICS: Response(503, "starting: the zone is not loaded yet\n")}
 
 
 @contextlib.contextmanager
-def serving_while_starting(sockets: Sequence[tuple[socket.socket, tuple[str, ...]]],
-                           probes: Probes) -> Iterator[None]:
+def serving_while_starting(sockets: Sequence[tuple[socket.socket, tuple[str, ...]]]
+                           ) -> Iterator[None]:
     """Answer probes from a thread of their own while the caller loads the zone.
 
     The event loop that will serve them does not exist yet (workers fork before any
-    loop), so a short-lived loop in a thread answers on duplicates of the sockets: /health
-    200, /ready 503 `kubernetes`, /metrics 503. Closing the duplicates leaves the sockets
-    themselves listening for the real loop, with any new connection waiting in the backlog.
+    loop), so a plain thread answers one connection at a time, within the same bounds:
+    /health 200, /ready 503 `kubernetes`, /metrics 503. It finishes the connection it
+    holds before it stops, and never accepts one it will not answer, so the handover to
+    the event loop loses no request: later ones wait in the socket's backlog.
     """
     if not sockets:
         yield
         return
-    starting = {HEALTH: probes.health, READY: probes.ready, METRICS: _starting}
-    ready = threading.Event()
-    stop: list[Callable[[], None]] = []
-
-    async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        done = asyncio.Event()
-        stop.append(lambda: loop.call_soon_threadsafe(done.set))
-        listener = HttpListener([(sock.dup(), {p: starting[p] for p in paths})
-                                 for sock, paths in sockets])
-        await listener.start()
-        ready.set()
-        await done.wait()
-        await listener.close()
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),),
+    stop = threading.Event()
+    thread = threading.Thread(target=_answer_starting, args=(sockets, stop),
                               name="clusterdns-probes", daemon=True)
     thread.start()
-    ready.wait(REQUEST_SECONDS)
     try:
         yield
     finally:
-        if stop:
-            stop[0]()
-        thread.join(REQUEST_SECONDS)
+        stop.set()
+        thread.join(REQUEST_SECONDS + 1)
 
 
-async def _starting() -> Response:
-    return Response(503, "starting: the zone is not loaded yet\n")
+def _answer_starting(sockets: Sequence[tuple[socket.socket, tuple[str, ...]]],
+                     stop: threading.Event) -> None:
+    paths = {sock.fileno(): served for sock, served in sockets}
+    with selectors.DefaultSelector() as selector:
+        for sock, _ in sockets:
+            selector.register(sock, selectors.EVENT_READ)
+        while not stop.is_set():
+            for key, _ in selector.select(POLL_SECONDS):
+                listening: socket.socket = key.fileobj  # type: ignore[assignment]
+                try:
+                    conn, _ = listening.accept()
+                except BlockingIOError:  # another accept took it first
+                    continue
+                with conn:
+                    _answer_one(conn, paths[listening.fileno()])
+
+
+def _answer_one(conn: socket.socket, served: tuple[str, ...]) -> None:
+    conn.settimeout(REQUEST_SECONDS)
+    head = b""
+    try:
+        while b"\r\n\r\n" not in head:
+            chunk = conn.recv(REQUEST_BYTES)
+            if not chunk or len(head) + len(chunk) > REQUEST_BYTES:
+                return
+            head += chunk
+        method, target, version = _request_line(head)
+        path = target.partition("?")[0]
+        response = (Response(400, "malformed request\n") if not version.startswith("HTTP/1.")
+                    else STARTING[path] if path in served else NOT_FOUND)
+        conn.sendall(_response_bytes(method, response))
+    except OSError:
+        return  # a slow or vanished client: nothing more to do
