@@ -13,8 +13,9 @@ MUTATE_ARGS ?=
 # e.g. make fuzz FUZZ_ARGS='--packets 200000 --seed 7' (python -m fuzz.campaign --help)
 FUZZ_ARGS ?=
 
-# Debian packages the tests drive as real clients and peers: dig, and dnsmasq as an upstream.
-TEST_DEBS  = bind9-dnsutils dnsmasq-base
+# Debian packages the tests drive as real clients and peers: dig, dnsmasq as an upstream,
+# and prometheus (with promtool) to scrape /metrics.
+TEST_DEBS  = bind9-dnsutils dnsmasq-base prometheus
 BENCH_DEBS = dnsperf dnsmasq-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
