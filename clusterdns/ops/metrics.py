@@ -350,7 +350,7 @@ class Sampled(Protocol):
 
 
 async def sample_stored(table: Callable[[], Sampled], mix: StoredMix) -> None:
-    """Open a sampling window now and then every `SAMPLE_EVERY` seconds, until cancelled.
+    """Open a sampling window now and `SAMPLE_EVERY` seconds after each, until cancelled.
 
     A window lasts `SAMPLE_FOR` seconds and until it holds `SAMPLE_MIN` samples, so a
     busy server steps off its fast path 1% of the time, and a quiet one, where the fast
@@ -358,10 +358,8 @@ async def sample_stored(table: Callable[[], Sampled], mix: StoredMix) -> None:
     `table` gives the current stored-reply table: a reload replaces it, and the window
     then covers the new one.
     """
-    loop = asyncio.get_running_loop()
     while True:
         current = table()
-        opened = loop.time()
         mix.sampled = 0
         mix.sampling = True
         current.sample(True)
@@ -375,7 +373,7 @@ async def sample_stored(table: Callable[[], Sampled], mix: StoredMix) -> None:
         finally:
             current.sample(False)
             mix.sampling = False
-        await asyncio.sleep(max(0.0, SAMPLE_EVERY - (loop.time() - opened)))
+        await asyncio.sleep(SAMPLE_EVERY)
 
 
 def answered(listeners: Iterable[Listener], mix: StoredMix, panics: int) -> Samples:

@@ -21,6 +21,7 @@ import dns.message
 import dns.query
 import pytest
 
+from clusterdns.ops.metrics import SAMPLE_MIN, SAMPLE_WAIT
 from tests.conftest import EXAMPLES, ServerProcess
 from tests.upstream_server import upstream
 
@@ -101,14 +102,28 @@ def scraped(tmp_path_factory: pytest.TempPathFactory
         server.stop()
 
 
+def stored_hits(server: ServerProcess) -> float:
+    return series_sum(fetch(server.url("/metrics")), "clusterdns_stored_reply_hits_total")
+
+
 def send_mixed_queries(server: ServerProcess) -> int:
-    """Stored replies (the fast path), TCP, NXDOMAIN, EDNS, forwarded, a cache hit and a
-    FORMERR; the number of queries sent."""
-    sent = 0
+    """Stored replies, most of them sent by the fast path, TCP, NXDOMAIN, EDNS, forwarded,
+    a cache hit and a FORMERR; the number of queries sent.
+
+    A sampling window is open when the server starts and closes once it has counted
+    SAMPLE_MIN stored replies in full; then the fast path serves for a second.
+    """
+    query = dns.message.make_query(IN_ZONE, "A")
+    for _ in range(SAMPLE_MIN + 50):
+        dns.query.udp(query, server.host, port=server.port, timeout=2)
+    time.sleep(2 * SAMPLE_WAIT)  # the window closes
+    sent = SAMPLE_MIN + 50
+    before = stored_hits(server)
     for index in range(40):
         query = dns.message.make_query(IN_ZONE, "A", use_edns=0 if index % 2 else False)
         dns.query.udp(query, server.host, port=server.port, timeout=2)
         sent += 1
+    assert stored_hits(server) - before >= 38  # the first of each form is computed
     for name in (IN_ZONE, "nope.default.svc.cluster.local", "example.org", "example.org"):
         server.query(name, "A", tcp=name == IN_ZONE)
         sent += 1
