@@ -103,17 +103,22 @@ class ServerProcess:
 
     def stop(self) -> int:
         """SIGTERM (then SIGKILL) the server; fails if its log shows a bug (BUG_IN_LOG)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         if not self.allow_errors:
             bugs = self.lines_matching(BUG_IN_LOG.pattern)
             assert not bugs, "the server logged a bug:\n" + self.log
         return self.proc.returncode
+
+
+def stop_process(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    """SIGTERM a process a test started, by its PID; SIGKILL if it is not gone in 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -22,7 +21,7 @@ import dns.query
 import pytest
 
 from clusterdns.ops.metrics import SAMPLE_MIN, SAMPLE_WAIT
-from tests.conftest import EXAMPLES, ServerProcess
+from tests.conftest import EXAMPLES, ServerProcess, stop_process
 from tests.upstream_server import upstream
 
 IN_ZONE = "service1.default.svc.cluster.local"
@@ -79,13 +78,7 @@ class Prometheus:
         return float(result[0]["value"][1]) if result else None
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 @pytest.fixture(scope="module")
