@@ -128,7 +128,8 @@ class Responder:
         except Exception:  # a bug must cost one SERVFAIL, never the server or silence
             self.panics += 1
             log.exception("answering %s %s failed", query.qname, query.qtype)
-            reply, zone, plugin = wire.pack_rcode(query, SERVFAIL), metrics.ZONE, metrics.SERVER
+            reply, zone, plugin = (wire.error_for_bytes(data, SERVFAIL), metrics.ZONE,
+                                   metrics.SERVER)
         if isinstance(reply, bytes):
             self._done(query, data, peer, tcp, listener, started, reply, zone, plugin)
         return reply
