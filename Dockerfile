@@ -20,6 +20,9 @@ WORKDIR /
 # home. Mount a volume here to keep addresses across container restarts.
 ENV XDG_STATE_HOME=/tmp/state
 VOLUME /manifests
-EXPOSE 53/udp 53/tcp
+# /health, /ready and /metrics on CoreDNS's ports, so probes and scrapers written for it
+# work unchanged.
+EXPOSE 53/udp 53/tcp 8080/tcp 8181/tcp 9153/tcp
 ENTRYPOINT ["clusterdns"]
-CMD ["serve", "--manifests", "/manifests", "--listen", "0.0.0.0:53"]
+CMD ["serve", "--manifests", "/manifests", "--listen", "0.0.0.0:53", \
+     "--health", "0.0.0.0:8080", "--ready", "0.0.0.0:8181", "--metrics", "0.0.0.0:9153"]

@@ -14,8 +14,9 @@ MUTATE_ARGS ?=
 FUZZ_ARGS ?=
 
 # Debian packages the tests drive as real clients and peers: dig, dnsmasq as an upstream,
-# and BIND (named, named-checkzone) and Knot (knotd) as zone-transfer secondaries.
-TEST_DEBS  = bind9-dnsutils dnsmasq-base bind9 bind9-utils knot
+# and BIND (named, named-checkzone) and Knot (knotd) as zone-transfer secondaries, and
+# prometheus (with promtool) to scrape /metrics.
+TEST_DEBS  = bind9-dnsutils dnsmasq-base bind9 bind9-utils knot prometheus
 BENCH_DEBS = dnsperf dnsmasq-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -229,6 +229,49 @@ def measure_workers(command: list[str], extra: list[str], inputs: Inputs, second
     return best, processes
 
 
+# What watching clusterdns costs: each variant's server-bound A rate is compared with the
+# same server without it (DESIGN.md: metrics on within 5% of off).
+COST_VARIANTS = {"off": [], "--metrics": ["--metrics", "127.0.0.1:0"],
+                 "--log-queries": ["--log-queries"]}
+
+
+def measure_costs(command: list[str], extra: list[str], inputs: Inputs, seconds: float,
+                  repeat: int, work: Path) -> dict[str, dnsperf.Result]:
+    """The best server-bound A run of clusterdns without and with each watched variant.
+
+    The servers run side by side on core 0 and take turns, so all see the same machine.
+    """
+    servers = {name: start_clusterdns(command, [*extra, *options], inputs.manifests,
+                                      work / f"cost-{name.strip('-')}.log")
+               for name, options in COST_VARIANTS.items()}
+    best: dict[str, dnsperf.Result] = {}
+    with contextlib.ExitStack() as stack:
+        for server in servers.values():
+            stack.enter_context(running(server))
+            server.wait_ready(service_fqdn(1))
+            dnsperf.run(server.port, inputs.a_queries, seconds=None, passes=1)
+        for _ in range(repeat):
+            for name, server in servers.items():
+                with running(busy_loop(SERVER_CORE, seconds + 5, work / f"busy-{name}.log")):
+                    time.sleep(0.2)
+                    result = dnsperf.run(server.port, inputs.a_queries, seconds=seconds)
+                if fastest(best.get(name), result):
+                    best[name] = result
+    return best
+
+
+def cost_rows(costs: dict[str, dnsperf.Result]) -> list[Row]:
+    """clusterdns's server-bound rate with metrics and with the query log, against off."""
+    off = costs["off"].qps
+    metrics, log = costs["--metrics"].qps, costs["--log-queries"].qps
+    return [
+        Row("A q/s server-bound, --metrics on (ratio: to off)", None, metrics,
+            target=">= 0.95x", ok=metrics >= 0.95 * off, ratio=metrics / off),
+        Row("A q/s server-bound, --log-queries on (ratio: to off)", None, log,
+            ratio=log / off),
+    ]
+
+
 def big_zone(command: list[str], extra: list[str], services: int, work: Path,
              notes: list[str]) -> dict[str, float]:
     """Figures of bench/zone_build.py (load, build, reload) and bench/reload_latency.py
@@ -496,6 +539,8 @@ def benchmark(args: argparse.Namespace) -> None:
             measured = measure(subjects, inputs, args.seconds, args.repeat, work)
         progress("clusterdns --workers 2")
         workers = measure_workers(command, extra, inputs, args.seconds, args.repeat, work)
+        progress("clusterdns server-bound with --metrics, with --log-queries, and without")
+        costs = measure_costs(command, extra, inputs, args.seconds, args.repeat, work)
         if args.zone_services:
             progress(f"the {args.zone_services:,}-service zone")
             figures = big_zone(command, extra, args.zone_services, work, notes)
@@ -506,7 +551,8 @@ def benchmark(args: argparse.Namespace) -> None:
                  f"{other_share:.0%} of the machine"
                  + (": figures are noisy, re-run on a quiet machine or with --repeat 5"
                     if other_share > 0.05 else ""))
-    rows = throughput_rows(d, c, workers) + zone_rows(args.zone_services, figures)
+    rows = (throughput_rows(d, c, workers) + cost_rows(costs)
+            + zone_rows(args.zone_services, figures))
     elapsed = time.monotonic() - started
     text = render(about, args, extra, rows, notes, elapsed)
     print(text)
@@ -516,6 +562,7 @@ def benchmark(args: argparse.Namespace) -> None:
         "rows": [row.as_json() for row in rows], "dnsmasq": d.as_json(),
         "clusterdns": c.as_json(),
         "workers_2": workers[0].summary() | {"processes": workers[1]},
+        "watched_server_bound": {name: r.summary() for name, r in costs.items()},
         "zone": figures, "notes": notes, "elapsed_s": elapsed,
         "other_processes_cpu_s": other_seconds, "other_processes_share": other_share,
     })

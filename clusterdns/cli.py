@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from . import dnspolicy, export, podfile, resolvconf, snapshot
+from .ops.querylog import FORMATS, TEXT
 from .serve.access import DEFAULT_RECURSION_CLIENTS, ClientRanges
 from .serve.cache import DEFAULT_CAPACITY, DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL
 from .serve.config import DEFAULT_LISTEN, Config
@@ -90,14 +91,15 @@ def _has_ipv6_loopback() -> bool:
     return True
 
 
-def listen_problem(host: str, port: int, exc: OSError) -> str:
-    """Why binding `host:port` failed, and what usually fixes it."""
+def listen_problem(host: str, port: int, exc: OSError, option: str = "--listen") -> str:
+    """Why binding `host:port` failed, and what usually fixes it (another `option`)."""
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     if exc.errno == errno.EADDRINUSE:
-        hint = f"the port is in use (`ss -lunp 'sport = :{port}'` shows by whom)"
+        sockets = "lunp" if option == "--listen" else "ltnp"
+        hint = f"the port is in use (`ss -{sockets} 'sport = :{port}'` shows by whom)"
         if port == 5353:
             hint += "; 5353 is mDNS's port, held by avahi or mDNSResponder on most desktops"
-        return f"cannot listen on {where}: {hint}; choose another with --listen"
+        return f"cannot listen on {where}: {hint}; choose another with {option}"
     if exc.errno in (errno.EACCES, errno.EPERM) and port < 1024:
         return (f"cannot listen on {where}: ports below 1024 need root or the "
                 "CAP_NET_BIND_SERVICE capability (sudo setcap cap_net_bind_service=+ep "
@@ -264,6 +266,39 @@ def _rate_limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return with_rate_limit
 
 
+def _operability_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--health, --ready, --metrics, --lameduck and --log-format: how it is watched, as
+    CoreDNS's health, ready, prometheus and log plugins (see ops/)."""
+    options = [
+        click.option("--health", "health", multiple=True, metavar="HOST:PORT",
+                     help="Answer GET /health with 200 OK here (CoreDNS's health plugin; "
+                          "its port is 8080) [default: off]."),
+        click.option("--ready", "ready", multiple=True, metavar="HOST:PORT",
+                     help="Answer GET /ready here: 200 OK once the zone is loaded, else 503 "
+                          "and why (CoreDNS's ready plugin; its port is 8181) [default: off]."),
+        click.option("--metrics", "metrics", multiple=True, metavar="HOST:PORT",
+                     help="Serve Prometheus metrics with CoreDNS's names at /metrics here "
+                          "(CoreDNS's prometheus plugin; its port is 9153) [default: off]."),
+        click.option("--lameduck", default=0.0, show_default=True,
+                     type=click.FloatRange(0, 300), metavar="SECONDS",
+                     help="On SIGTERM, /ready turns 503 at once while DNS and /health answer "
+                          "this long before the process exits (kubeadm uses 5)."),
+        click.option("--log-format", default=TEXT, show_default=True,
+                     type=click.Choice(FORMATS),
+                     help="Of --log-queries: CoreDNS's log line, or the same fields as JSON."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _http_addresses(option: str, values: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    try:
+        return tuple(dict.fromkeys(a for v in values for a in parse_addresses(v)))
+    except click.BadParameter as exc:
+        raise click.BadParameter(exc.message, param_hint=option) from None
+
+
 def _upstreams(values: tuple[str, ...], listen: tuple[tuple[str, int], ...]
                ) -> tuple[tuple[str, int], ...]:
     """The --upstream values as addresses; without any, the host's resolv.conf nameservers."""
@@ -406,7 +441,8 @@ def main() -> None:
 @click.option("--listen", multiple=True, help="HOST:PORT for UDP and TCP (repeatable; "
               "[V6]:PORT for IPv6, :PORT for loopback, localhost:PORT for both loopbacks) "
               f"[default: {DEFAULT_LISTEN[0]}:{DEFAULT_LISTEN[1]}].")
-@click.option("--log-queries", is_flag=True, help="Log every query and its rcode.")
+@click.option("--log-queries", is_flag=True,
+              help="Log every query to standard output as CoreDNS's log plugin does.")
 @click.option("--watch/--no-watch", default=True, show_default=True,
               help="Reload when the manifests change (SIGHUP reloads either way).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
@@ -416,6 +452,7 @@ def main() -> None:
 @_forwarding_options
 @_rate_limit_options
 @_transfer_options
+@_operability_options
 def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, watch: bool,
           workers: int, domain: str, ttl: int, pods: str, service_cidrs: tuple[str, ...],
           pod_cidrs: tuple[str, ...], namespace: str, nodes: int, max_file_size: int,
@@ -424,8 +461,11 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
           cache_max_negative_ttl: int, recursion_clients: tuple[str, ...],
           rate_limit: RateLimit, hostnames: HostnameOptions,
           allow_transfer: tuple[str, ...], transfer_zones: tuple[str, ...],
-          notify: tuple[str, ...], notify_source: str) -> None:
+          notify: tuple[str, ...], notify_source: str, health: tuple[str, ...],
+          ready: tuple[str, ...], metrics: tuple[str, ...], lameduck: float,
+          log_format: str) -> None:
     """Serve the cluster zone built from the manifests."""
+    from .ops import http
     from .serve.reload import collector_paused
     from .serve.server import ListenError
     from .serve.server import run as run_server
@@ -447,9 +487,25 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
                     upstream_budget=upstream_budget, cache_size=cache_size,
                     cache_max_ttl=cache_max_ttl, cache_max_negative_ttl=cache_max_negative_ttl,
                     recursion_clients=_recursion_clients(recursion_clients),
-                    rate_limit=rate_limit, **transfers)
+                    rate_limit=rate_limit, **transfers,
+                    health=_http_addresses("--health", health),
+                    ready=_http_addresses("--ready", ready),
+                    metrics=_http_addresses("--metrics", metrics), lameduck=lameduck,
+                    log_format=log_format)
+    try:
+        probed = http.bind({http.HEALTH: config.health, http.READY: config.ready,
+                            http.METRICS: config.metrics})
+    except http.BindError as exc:
+        options = " or ".join(name for name, addresses in (
+            ("--health", config.health), ("--ready", config.ready),
+            ("--metrics", config.metrics)) if (exc.host, exc.port) in addresses)
+        click.echo(f"error: {listen_problem(exc.host, exc.port, exc.cause, options)}", err=True)
+        sys.exit(1)
+    for sock, served in probed:
+        log.info("answering %s on http://%s", " ".join(served), http.address_text(sock))
     cache = FileCache()  # handed to the reloader: a reload re-reads changed files
-    with collector_paused():  # several times faster for a big zone (bench/zone_build.py)
+    # Probes are answered while the zone loads: /ready says 503 until it is served.
+    with http.serving_while_starting(probed), collector_paused():
         taken = _snapshot(paths, options, settings, state_path, cache)
     _report(taken, paths, warn=False)
     for warning in taken.warnings:
@@ -461,7 +517,7 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
     _install_uvloop()
     try:
         run_server(config, taken.zone, cluster=taken.loaded.cluster, cache=cache,
-                   known=taken.state, warnings=taken.warnings)
+                   known=taken.state, warnings=taken.warnings, http=probed)
     except ListenError as exc:
         click.echo(f"error: {listen_problem(exc.host, exc.port, exc.cause)}", err=True)
         sys.exit(1)

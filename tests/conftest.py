@@ -89,6 +89,11 @@ class ServerProcess:
             time.sleep(0.02)
         raise AssertionError(f"no log line matching {pattern!r} in:\n{self.log}")
 
+    def url(self, path: str) -> str:
+        """Where the server answers `path` (/health, /ready, /metrics), from its log."""
+        line = self.wait_for_log(rf"answering .*{path}\b.* on http://")
+        return line.rsplit(" on ", 1)[1] + path
+
     def query(self, name: str, rdtype: str | int = "A", tcp: bool = False,
               use_edns: int | bool = False, payload: int = 1232,
               timeout: float = 2.0) -> dns.message.Message:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import struct
 import time
@@ -12,6 +13,7 @@ from dnslib import QTYPE, RCODE, DNSRecord
 
 from clusterdns.serve.cache import Cache
 from clusterdns.serve.forwarded import Forwarded
+from clusterdns.serve.message import NETWORK_ERROR, NO_REACHABLE_AUTHORITY, ExtendedError
 from clusterdns.serve.upstream import (
     HOLD_DOWN_SECONDS,
     Forwarder,
@@ -38,12 +40,13 @@ def forwarder(*addresses: str, timeout: float = 0.3, budget: float = 1.0,
     return Forwarder([endpoint(a) for a in addresses], kept, timeout, budget)
 
 
-def resolve(fwd: Forwarder, name: str = "github.io.", qtype: int = QTYPE.A) -> Forwarded | None:
+def resolve(fwd: Forwarder, name: str = "github.io.", qtype: int = QTYPE.A
+            ) -> Forwarded | ExtendedError:
     return asyncio.run(fwd.resolve(Question(name, qtype)))
 
 
-def addresses(answer: Forwarded | None) -> list[str]:
-    assert answer is not None
+def addresses(answer: Forwarded | ExtendedError) -> list[str]:
+    assert isinstance(answer, Forwarded)
     return [socket.inet_ntoa(r.rdata) for r in answer.answer]
 
 
@@ -85,11 +88,12 @@ def test_stray_reply_with_another_id_is_ignored() -> None:
         assert addresses(resolve(forwarder(server.address))) == ["185.199.108.153"]
 
 
-def test_all_silent_gives_none_within_the_budget() -> None:
+def test_all_silent_gives_no_reachable_authority_within_the_budget() -> None:
     with upstream(silent=True) as one, upstream(silent=True) as two:
         fwd = forwarder(one.address, two.address, timeout=0.3, budget=0.5)
         started = time.monotonic()
-        assert resolve(fwd) is None
+        assert resolve(fwd) == ExtendedError(NO_REACHABLE_AUTHORITY,
+                                             "no upstream answered in time")
         elapsed = time.monotonic() - started
         assert 0.45 < elapsed < 0.8
         assert one.count("github.io") == 1 and two.count("github.io") == 1
@@ -152,8 +156,31 @@ def test_the_reply_to_our_question_that_cannot_be_read_is_an_error() -> None:
 def test_truncated_over_tcp_too_is_a_failure_and_not_cached() -> None:
     with upstream(GITHUB, truncate_udp=True, truncate_tcp=True) as server:
         fwd = forwarder(server.address)
-        assert resolve(fwd) is None and len(fwd.cache) == 0
-        assert server.count("github.io", "tcp") == 1
+        failed = resolve(fwd)
+        assert isinstance(failed, ExtendedError) and failed.code == NETWORK_ERROR
+        assert failed.text == "upstream failed: truncated reply over TCP for github.io."
+        assert len(fwd.cache) == 0 and server.count("github.io", "tcp") == 1
+
+
+def test_a_refused_connection_is_a_network_error() -> None:
+    failed = resolve(forwarder(dead_address(), timeout=0.3, budget=0.5))
+    assert failed == ExtendedError(NETWORK_ERROR, "upstream failed: connection refused")
+
+
+def test_an_outage_is_logged_when_it_starts_and_when_it_ends(caplog) -> None:
+    caplog.set_level(logging.INFO, logger="clusterdns.serve.upstream")
+    with upstream(GITHUB, silent=True) as server:
+        fwd = forwarder(server.address, timeout=0.2, budget=0.3)
+        for name in ("a.github.io", "b.github.io"):
+            assert isinstance(resolve(fwd, name), ExtendedError)
+        server.silent = False
+        assert addresses(resolve(fwd)) == ["185.199.108.153"]
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        f"upstream {server.address} failed (timed out); asking it last until it answers again",
+        f"upstream {server.address} answers again after "
+        f"{lines[1].split(' after ')[1].split(' s ')[0]} s and 2 failed question(s)",
+    ]
 
 
 RESOLV_CONF = "nameserver 127.0.0.1\nnameserver 10.0.0.2\nnameserver 192.168.5.5\n"

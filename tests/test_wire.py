@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.rcode
@@ -11,8 +12,9 @@ import dns.rdatatype
 import pytest
 
 from clusterdns.serve import wire
+from clusterdns.serve.message import PROHIBITED, ExtendedError
 from clusterdns.zone.answer import Reply
-from clusterdns.zone.records import CNAME, NOERROR, NXDOMAIN, A, Record
+from clusterdns.zone.records import CNAME, NOERROR, NXDOMAIN, REFUSED, A, Record
 from tests.replies import upstream_reply
 
 
@@ -186,3 +188,18 @@ def test_build_only_what_fits() -> None:
     out = dns.message.from_wire(data)
     assert len(data) <= wire.TCP_LIMIT and out.flags & dns.flags.TC
     assert 4000 < len(out.answer[0]) < 4100
+
+
+def test_an_extended_error_rides_in_the_opt_record_of_an_edns_query_only() -> None:
+    error = ExtendedError(PROHIBITED, "recursion is not allowed for this client")
+    with_edns = dns.message.make_query("pypi.org", "A", use_edns=0)
+    reply = dns.message.from_wire(wire.pack_rcode(wire.parse_query(with_edns.to_wire()),
+                                                  REFUSED, error=error))
+    assert reply.rcode() == dns.rcode.REFUSED
+    [option] = reply.options
+    assert isinstance(option, dns.edns.EDEOption)
+    assert (option.code, option.text) == (dns.edns.EDECode.PROHIBITED, error.text)
+    plain = dns.message.make_query("pypi.org", "A", use_edns=False)
+    bare = dns.message.from_wire(wire.pack_rcode(wire.parse_query(plain.to_wire()), REFUSED,
+                                                 error=error))
+    assert bare.edns == -1 and bare.rcode() == dns.rcode.REFUSED

@@ -75,6 +75,15 @@ class Cache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def kinds(self) -> dict[str, int]:
+        """Entries by CoreDNS's cache types: `denial` (NXDOMAIN, or no answer) and `success`.
+
+        Expired entries count until a lookup or the size bound removes them, as in CoreDNS.
+        """
+        denials = sum(1 for answer in self._entries.values()
+                      if answer.rcode == NXDOMAIN or not answer.answer)
+        return {"success": len(self._entries) - denials, "denial": denials}
+
     def put(self, key: Hashable, answer: Forwarded) -> bool:
         """Keep `answer` under `key` if it may be cached at all; True when it was kept."""
         if answer.lifetime <= 0 or self.capacity <= 0:

@@ -46,3 +46,9 @@ class Config:
     allow_transfer: tuple[str, ...] = ()
     notify: tuple[tuple[str, int], ...] = ()
     notify_source: str = ""
+    # Where /health, /ready and /metrics answer over HTTP, (host, port) each; empty: off.
+    health: tuple[tuple[str, int], ...] = ()
+    ready: tuple[tuple[str, int], ...] = ()
+    metrics: tuple[tuple[str, int], ...] = ()
+    lameduck: float = 0.0  # seconds DNS keeps answering after SIGTERM, /ready saying 503
+    log_format: str = "text"  # of --log-queries: CoreDNS's line, or "json"

@@ -149,12 +149,37 @@ def _read_rdata(data: bytes, start: int, end: int, layout: tuple[int | None, ...
     return b"".join(parts)
 
 
-def opt_record(udp_size: int, ext_rcode: int, do: bool) -> bytes:
-    """An OPT pseudo-record without options (RFC 6891 6.1.2)."""
-    return b"\x00" + _FIXED.pack(41, udp_size, (ext_rcode << 24) | (0x8000 if do else 0), 0)
+def opt_record(udp_size: int, ext_rcode: int, do: bool, options: bytes = b"") -> bytes:
+    """An OPT pseudo-record (RFC 6891 6.1.2) carrying `options` as written."""
+    return (b"\x00" + _FIXED.pack(41, udp_size, (ext_rcode << 24) | (0x8000 if do else 0),
+                                  len(options)) + options)
 
 
-OPT_SIZE = 11
+OPT_SIZE = 11  # an OPT record without options
+
+# Extended DNS Errors (RFC 8914): the option code and the info codes clusterdns says.
+EDE_OPTION = 15
+OTHER_ERROR = 0
+PROHIBITED = 18
+NO_REACHABLE_AUTHORITY = 22
+NETWORK_ERROR = 23
+_EDE_TEXT_LIMIT = 200  # octets: an explanation, never a reason for TC
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedError:
+    """Why a reply is what it is, for the client (RFC 8914): an info code and a short text.
+
+    It travels in the reply's OPT record, so only a client that sent EDNS sees it.
+    """
+
+    code: int
+    text: str = ""
+
+    def option(self) -> bytes:
+        """The EDNS option: code 15, length, the info code, then the text in UTF-8."""
+        text = self.text.encode()[:_EDE_TEXT_LIMIT]
+        return struct.pack("!HHH", EDE_OPTION, 2 + len(text), self.code) + text
 
 
 class Writer:

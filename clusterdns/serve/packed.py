@@ -60,8 +60,9 @@ class PackedAnswers:
             return None
         return wire.splice(data, found[1], entry[0], entry[1])
 
-    def store(self, data: bytes, tcp: bool, reply: bytes) -> None:
-        """Keep `reply`, which the slow path computed for `data`, for the next asker.
+    def store(self, data: bytes, tcp: bool, reply: bytes) -> bool:
+        """Keep `reply`, which the slow path computed for `data`, for the next asker; True
+        when it was kept.
 
         Only ordinary queries (those `wire.answer_key` reads) are kept, and only when the
         reply's question section is the query's own, so the splice lines up. When a table
@@ -70,12 +71,22 @@ class PackedAnswers:
         """
         found = wire.answer_key(data)
         if found is None:
-            return
+            return False
         key, end = found
         if reply[4:6] != b"\x00\x01" or reply[12:end].lower() != data[12:end].lower():
-            return
+            return False
         self._keep(self._exact[tcp], data[2:], reply[2:])
         self._keep(self._folded[tcp], key, (reply[2:12], reply[end:]))
+        return True
+
+    def sample(self, on: bool) -> None:
+        """While `on`, the UDP fast path finds nothing and every stored reply goes out
+        through `reply`, where it is counted in full (see `ops.metrics.sample_stored`)."""
+        self.udp_exact = {} if on else self._exact[False]
+
+    def sizes(self) -> dict[str, int]:
+        """Stored replies per table: the UDP and the TCP one."""
+        return {"udp": len(self._exact[False]), "tcp": len(self._exact[True])}
 
     def _keep(self, table: dict[bytes, _T], key: bytes, value: _T) -> None:
         if len(table) >= self._limit:

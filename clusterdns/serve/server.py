@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import os
 import signal
@@ -20,18 +21,34 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..ops import metrics
+from ..ops.exposition import Samples, merge, render
+from ..ops.gather import WorkerCounters, WorkerLinks, answer_counters
+from ..ops.http import EXPOSITION, HEALTH, METRICS, READY, HttpListener, Probes, Response
+from ..ops.metrics import Listener, StoredMix, reply_rcode, sample_stored, stored_key
+from ..ops.querylog import JSON, Entry, QueryLog
 from ..source.manifests import FileCache
 from ..source.model import Cluster
 from ..source.problems import ManifestWarning
 from ..source.state import State
 from ..zone.answer import FORWARD, Reply, answer
 from ..zone.build import Zone
-from ..zone.records import BADVERS, FORMERR, NOERROR, NOTIMP, REFUSED, SERVFAIL, TYPE_NAMES, fqdn
+from ..zone.records import (
+    BADVERS,
+    FORMERR,
+    NOERROR,
+    NOTIMP,
+    NXDOMAIN,
+    REFUSED,
+    SERVFAIL,
+    fqdn,
+)
 from . import debugname, rrl, wire
 from .access import DEFAULT_RECURSION_CLIENTS, ClientRanges, exposure_warning
 from .cache import Cache
 from .config import Config
 from .forwarded import Forwarded
+from .message import PROHIBITED, ExtendedError
 from .packed import PackedAnswers
 from .reload import Reloader
 from .rrl import RateLimit, RateLimiter
@@ -43,26 +60,32 @@ from .workers import Workers, fork_workers
 log = logging.getLogger(__name__)
 
 UDP_RECEIVE_BUFFER = 4 << 20  # the default 208 KiB drops bursts past ~200 queries in flight
+_RECURSION_PROHIBITED = ExtendedError(PROHIBITED, "recursion is not allowed for this client")
 
 
 class Responder:
     """Turns query bytes into reply bytes from the current zone, or from the upstreams.
 
     `forwarder` None means forwarding is off: names outside the zone get REFUSED.
-    `recursion` says which clients may have names outside the zone resolved.
+    `recursion` says which clients may have names outside the zone resolved. `query_log`
+    gets every answered query; `counting` turns on the metrics beyond the fast path's
+    one integer (`ops.metrics`): each reply is then recorded on the `Listener` of the
+    address it came in on.
     """
 
-    def __init__(self, zone: Zone, log_queries: bool = False,
+    def __init__(self, zone: Zone, query_log: QueryLog | None = None,
                  forwarder: Forwarder | None = None,
                  recursion: ClientRanges | None = None,
-                 transfers: Transfers | None = None) -> None:
+                 transfers: Transfers | None = None, counting: bool = False) -> None:
         self.zone = zone
         self.packed = PackedAnswers()
-        self.log_queries = log_queries
+        self.query_log = query_log
         self.forwarder = forwarder
         self.recursion = (recursion if recursion is not None
                           else ClientRanges.parse(DEFAULT_RECURSION_CLIENTS))
         self.transfers = transfers  # AXFR/IXFR over TCP; None: REFUSED like over UDP
+        self.mix = StoredMix() if counting else None
+        self.panics = 0  # answers a bug turned into SERVFAIL (CoreDNS's coredns_panics_total)
 
     def swap(self, zone: Zone) -> None:
         """Serve `zone` from now on; everything derived from a zone changes in this one step.
@@ -73,82 +96,117 @@ class Responder:
         if self.transfers is not None:
             self.transfers.swapped(old, zone)
 
-    def respond(self, data: bytes, peer: tuple[Any, ...], tcp: bool) -> bytes | Pending | None:
+    def respond(self, data: bytes, peer: tuple[Any, ...], tcp: bool,
+                listener: Listener | None = None) -> bytes | Pending | None:
         """The reply to `data`, a coroutine when it must wait for an upstream, or None."""
+        if self.mix is None or listener is None:
+            stored = self.packed.reply(data, tcp)
+            return stored if stored is not None else self.compute(data, peer, tcp, listener)
+        started = time.perf_counter()
         stored = self.packed.reply(data, tcp)
-        return stored if stored is not None else self.compute(data, peer, tcp)
+        if stored is None:
+            return self.compute(data, peer, tcp, listener, started)
+        seconds = time.perf_counter() - started
+        key, asked, sent = stored_key(data, stored)
+        listener.record_stored(tcp, key, asked, sent, seconds)
+        self.mix.hit(key, asked, sent, seconds, sample=not tcp)
+        return stored
 
-    def compute(self, data: bytes, peer: tuple[Any, ...], tcp: bool) -> bytes | Pending | None:
+    def compute(self, data: bytes, peer: tuple[Any, ...], tcp: bool,
+                listener: Listener | None = None, started: float | None = None,
+                ) -> bytes | Pending | None:
         """`respond` without the stored replies: parse, answer, pack, and store if it may."""
+        if started is None:
+            started = time.perf_counter()
         try:
             query = wire.parse_query(data)
         except (wire.MalformedQuery, RecursionError):
             # Nothing here recurses on packet data; should that ever change, a hostile
             # packet must still cost one FORMERR, not a traceback.
-            return wire.error_for_bytes(data, FORMERR)
+            error = wire.error_for_bytes(data, FORMERR)
+            if error is not None:
+                self._done(None, data, peer, tcp, listener, started, error, metrics.DROPPED,
+                           metrics.SERVER)
+            return error
         try:
-            reply = self._respond(query, data, peer, tcp)
+            reply, zone, plugin = self._respond(query, data, peer, tcp, listener, started)
         except Exception:  # a bug must cost one SERVFAIL, never the server or silence
+            self.panics += 1
             log.exception("answering %s %s failed", query.qname, query.qtype)
-            return wire.error_for_bytes(data, SERVFAIL)
-        if self.log_queries and isinstance(reply, bytes):
-            self._log(query, peer, tcp, reply)
+            reply, zone, plugin = (wire.error_for_bytes(data, SERVFAIL), metrics.ZONE,
+                                   metrics.SERVER)
+        if isinstance(reply, bytes):
+            self._done(query, data, peer, tcp, listener, started, reply, zone, plugin)
         return reply
 
     def _respond(
-        self, query: wire.Query, data: bytes, peer: tuple[Any, ...], tcp: bool
-    ) -> bytes | Pending:
+        self, query: wire.Query, data: bytes, peer: tuple[Any, ...], tcp: bool,
+        listener: Listener | None, started: float,
+    ) -> tuple[bytes | Pending, str, str]:
+        """The reply, and the zone and plugin labels it is counted under."""
         if query.opcode != wire.OPCODE_QUERY:
-            return wire.pack_rcode(query, NOTIMP)
+            return wire.pack_rcode(query, NOTIMP), metrics.DROPPED, metrics.SERVER
         if query.questions != 1:
-            return wire.pack_rcode(query, FORMERR)
+            return wire.pack_rcode(query, FORMERR), metrics.DROPPED, metrics.SERVER
         if query.edns is not None and query.edns.version > 0:
-            return wire.pack_rcode(query, BADVERS)
+            return wire.pack_rcode(query, BADVERS), metrics.DROPPED, metrics.SERVER
         if query.qclass != wire.CLASS_IN:
-            return wire.pack_rcode(query, REFUSED)
+            return wire.pack_rcode(query, REFUSED), metrics.DROPPED, metrics.SERVER
         explained = debugname.reply(self.zone, query.qname, query.qtype, peer, self.forwarder)
         if explained is not None:  # loopback clients only; never stored: it depends on who asks
-            return wire.pack(query, explained, wire.TCP_LIMIT if tcp else query.udp_limit())
+            reply = wire.pack(query, explained, wire.TCP_LIMIT if tcp else query.udp_limit())
+            return reply, metrics.ZONE, metrics.KUBERNETES
         result = answer(self.zone, query.qname, query.qtype)
         if result is FORWARD:
             if not self._may_recurse(peer):
-                return wire.pack_rcode(query, REFUSED)
+                # With forwarding off the refusal says nothing more, as it always has.
+                error = _RECURSION_PROHIBITED if self.forwarder is not None else None
+                return wire.pack_rcode(query, REFUSED, error=error), metrics.ZONE, metrics.SERVER
             assert self.forwarder is not None
             question = _question(query, query.qname)
             cached = self.forwarder.cache.get(question)
+            if self.mix is not None and listener is not None:
+                listener.cache_lookup(cached is not None, cached is not None and (
+                    cached.rcode == NXDOMAIN or not cached.answer))
             if cached is not None:  # answered at once, like the zone's own names: no task
-                return cached.render(query, wire.TCP_LIMIT if tcp else query.udp_limit(),
-                                     self.forwarder.cache.clock())
-            return self._forward(query, question, peer, tcp)
+                return (cached.render(query, wire.TCP_LIMIT if tcp else query.udp_limit(),
+                                      self.forwarder.cache.clock()), metrics.ZONE, metrics.CACHE)
+            return (self._forward(query, question, data, peer, tcp, listener, started),
+                    metrics.ZONE, metrics.FORWARD)
         assert isinstance(result, Reply)
         limit = wire.TCP_LIMIT if tcp else query.udp_limit()
         if result.chase and self._may_recurse(peer):
-            return self._chase(query, result, peer, tcp)
+            return (self._chase(query, result, data, peer, tcp, listener, started),
+                    metrics.ZONE, metrics.KUBERNETES)
         # RA says whether this server recurses at all (RFC 1035 4.1.1), so it is the same
         # for every client and the stored reply stays right for all of them.
         packed = wire.pack(query, result, limit, recursion_available=self.forwarder is not None)
-        if not result.chase and not self.log_queries:
-            self.packed.store(data, tcp, packed)
-        return packed
+        if (not result.chase and self.query_log is None
+                and self.packed.store(data, tcp, packed) and self.mix is not None and not tcp):
+            self.mix.written(data, packed)
+        return packed, metrics.ZONE, metrics.KUBERNETES
 
     def _may_recurse(self, peer: tuple[Any, ...]) -> bool:
         return self.forwarder is not None and self.recursion.allows(str(peer[0]))
 
-    async def _forward(self, query: wire.Query, question: Question, peer: tuple[Any, ...],
-                       tcp: bool) -> bytes:
-        """The upstreams' answer made the client's; SERVFAIL when none came in time."""
+    async def _forward(self, query: wire.Query, question: Question, data: bytes,
+                       peer: tuple[Any, ...], tcp: bool, listener: Listener | None,
+                       started: float) -> bytes:
+        """The upstreams' answer made the client's; SERVFAIL, and why, when none came."""
         upstream = await self._resolve(question)
-        if upstream is None:
-            reply = wire.pack_rcode(query, SERVFAIL, recursion_available=True)
-        else:
+        if isinstance(upstream, Forwarded):
             reply = upstream.render(query, wire.TCP_LIMIT if tcp else query.udp_limit(),
                                     self._now())
-        if self.log_queries:
-            self._log(query, peer, tcp, reply)
+            plugin = metrics.FORWARD
+        else:  # as in CoreDNS, the server writes this SERVFAIL: no plugin did
+            reply = wire.pack_rcode(query, SERVFAIL, recursion_available=True, error=upstream)
+            plugin = metrics.SERVER
+        self._done(query, data, peer, tcp, listener, started, reply, metrics.ZONE, plugin)
         return reply
 
-    async def _chase(self, query: wire.Query, result: Reply, peer: tuple[Any, ...],
-                     tcp: bool) -> bytes:
+    async def _chase(self, query: wire.Query, result: Reply, data: bytes,
+                     peer: tuple[Any, ...], tcp: bool, listener: Listener | None,
+                     started: float) -> bytes:
         """An ExternalName's CNAME with its target's records from upstream after it.
 
         When the upstream fails or denies the target, the CNAME alone still goes out, as
@@ -156,29 +214,45 @@ class Responder:
         """
         upstream = await self._resolve(_question(query, result.chase))
         chased = (upstream.aged_answer(self._now())
-                  if upstream is not None and upstream.rcode == NOERROR else [])
+                  if isinstance(upstream, Forwarded) and upstream.rcode == NOERROR else [])
         reply = wire.pack(query, result, wire.TCP_LIMIT if tcp else query.udp_limit(),
                           recursion_available=True, chased=chased)
-        if self.log_queries:
-            self._log(query, peer, tcp, reply)
+        self._done(query, data, peer, tcp, listener, started, reply, metrics.ZONE,
+                   metrics.KUBERNETES)
         return reply
 
     def _now(self) -> float:
         assert self.forwarder is not None
         return self.forwarder.cache.clock()
 
-    async def _resolve(self, question: Question) -> Forwarded | None:
+    async def _resolve(self, question: Question) -> Forwarded | ExtendedError | None:
+        """The upstream answer, why there is none, or None when a bug got in the way."""
         assert self.forwarder is not None
         try:
             return await self.forwarder.resolve(question)
         except Exception:  # a bug must cost one SERVFAIL, never silence
+            self.panics += 1
             log.exception("forwarding %s failed", question)
             return None
 
-    def _log(self, query: wire.Query, peer: tuple[Any, ...], tcp: bool, reply: bytes) -> None:
-        rcode = reply[3] & 0xF if len(reply) > 3 else -1
-        log.info("%s %s %s %s rcode=%d %dB", peer[0], "tcp" if tcp else "udp", query.qname,
-                 TYPE_NAMES.get(query.qtype, query.qtype), rcode, len(reply))
+    def _done(self, query: wire.Query | None, data: bytes, peer: tuple[Any, ...], tcp: bool,
+              listener: Listener | None, started: float, reply: bytes, zone: str,
+              plugin: str) -> None:
+        """Count the reply and log the query, if either is on; `query` None: unreadable."""
+        if self.mix is None and self.query_log is None:
+            return
+        seconds = time.perf_counter() - started
+        edns = query.edns if query is not None else None
+        rcode = reply_rcode(reply, edns.version if edns is not None else 0)
+        if self.mix is not None and listener is not None:
+            listener.record(zone, tcp, query.qtype if query is not None else None,
+                            edns is not None and edns.do, rcode, plugin, seconds, len(data),
+                            len(reply))
+        if self.query_log is not None and query is not None:
+            self.query_log.add(Entry(
+                str(peer[0]), int(peer[1]), tcp, query.id, query.question,
+                (edns.udp_size, edns.do) if edns is not None else None, len(data), reply,
+                seconds, rcode, time.time()))
 
 
 def _question(query: wire.Query, name: str) -> Question:
@@ -188,8 +262,12 @@ def _question(query: wire.Query, name: str) -> Question:
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, responder: Responder) -> None:
+    """One UDP listener. `counts` is its address's `Listener`: the fast path bumps
+    `counts.udp_hits` once per stored reply sent, and nothing else."""
+
+    def __init__(self, responder: Responder, counts: Listener) -> None:
         self.responder = responder
+        self.counts = counts
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -202,11 +280,12 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         stored = self.responder.packed.udp_exact.get(data[2:])
         if stored is not None:
             self.transport.sendto(data[:2] + stored, addr)  # type: ignore[union-attr]
+            self.counts.udp_hits += 1
             return
         self._answer(data, addr)
 
     def _answer(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        reply = self.responder.respond(data, addr, tcp=False)
+        reply = self.responder.respond(data, addr, False, self.counts)
         if isinstance(reply, bytes):
             self._reply(data, reply, addr)
         elif reply is not None:
@@ -233,14 +312,15 @@ class _RateLimitedUdpProtocol(_UdpProtocol):
     A separate class, so listeners without a limit keep the bare hot path above.
     """
 
-    def __init__(self, responder: Responder, limiter: RateLimiter) -> None:
-        super().__init__(responder)
+    def __init__(self, responder: Responder, counts: Listener, limiter: RateLimiter) -> None:
+        super().__init__(responder, counts)
         self.limiter = limiter
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         stored = self.responder.packed.udp_exact.get(data[2:])
         if stored is not None:
             self._reply(data, data[:2] + stored, addr)
+            self.counts.udp_hits += 1
         else:
             self._answer(data, addr)
 
@@ -336,28 +416,32 @@ class DnsServer:
         self.transports: list[asyncio.BaseTransport] = []
         self.servers: list[asyncio.base_events.Server] = []
         self.addresses: list[tuple[str, int]] = []
+        self.listeners: list[Listener] = []  # what each address answered, for /metrics
 
     async def start(self, sockets: list[tuple[socket.socket, socket.socket]]) -> None:
         """Serve on bound (UDP, TCP) pairs, as `bind_all` returns them."""
         loop = asyncio.get_running_loop()
         connections = TcpConnections(self.responder)
         for udp, tcp in sockets:
-            host = udp.getsockname()[0]
+            host, port = udp.getsockname()[:2]
+            counts = Listener(host, port)
             transport, _ = await loop.create_datagram_endpoint(
-                lambda host=host: self._udp_protocol(host), sock=udp
+                lambda host=host, counts=counts: self._udp_protocol(host, counts), sock=udp
             )
             self.transports.append(transport)
-            self.servers.append(await asyncio.start_server(connections.handle, sock=tcp,
-                                                           backlog=LISTEN_BACKLOG))
-            self.addresses.append((host, udp.getsockname()[1]))
+            self.servers.append(await asyncio.start_server(
+                functools.partial(connections.handle, listener=counts), sock=tcp,
+                backlog=LISTEN_BACKLOG))
+            self.addresses.append((host, port))
+            self.listeners.append(counts)
 
-    def _udp_protocol(self, host: str) -> _UdpProtocol:
+    def _udp_protocol(self, host: str, counts: Listener) -> _UdpProtocol:
         rate = self.rate_limit.rate_for(host)
         if not rate:
-            return _UdpProtocol(self.responder)
+            return _UdpProtocol(self.responder, counts)
         if self.limiter is None:
             self.limiter = RateLimiter(rate, self.rate_limit.slip, self.rate_limit.window)
-        return _RateLimitedUdpProtocol(self.responder, self.limiter)
+        return _RateLimitedUdpProtocol(self.responder, counts, self.limiter)
 
     async def close(self) -> None:
         for transport in self.transports:
@@ -375,14 +459,18 @@ def format_address(host: str, port: int) -> str:
 
 def run(config: Config, zone: Zone, cluster: Cluster | None = None,
         cache: FileCache | None = None, known: State | None = None,
-        warnings: Sequence[ManifestWarning] = ()) -> None:
+        warnings: Sequence[ManifestWarning] = (),
+        http: Sequence[tuple[socket.socket, tuple[str, ...]]] = ()) -> None:
     """Bind, start the extra workers if asked, and serve until SIGINT or SIGTERM.
 
     Binding happens before forking, so an address in use fails once, in the parent, and
-    port 0 becomes one concrete port that every worker then binds too.
+    port 0 becomes one concrete port that every worker then binds too. `http` are the
+    bound /health, /ready and /metrics sockets (`ops.http.bind`): the first process
+    alone serves them, and with metrics on it asks the other workers for their counters.
     """
     sockets = bind_all(config.listen, reuse_port=config.workers > 1)
     workers = None
+    links = WorkerLinks(config.workers - 1 if config.metrics else 0)
     if config.workers > 1:
         concrete = tuple((host, udp.getsockname()[1]) for (host, _), (udp, _) in
                          zip(config.listen, sockets, strict=True))
@@ -391,14 +479,17 @@ def run(config: Config, zone: Zone, cluster: Cluster | None = None,
             for udp, tcp in sockets:  # the parent's: each worker binds its own
                 udp.close()
                 tcp.close()
+            for sock, _ in http:
+                sock.close()
+            link = links.for_child(index) if config.metrics else None
             mine = bind_all(concrete, reuse_port=True)
             asyncio.run(serve(config, zone, cluster, cache, mine, worker=index, known=known,
-                              warnings=warnings))
+                              warnings=warnings, link=link))
             return 0
 
         workers = fork_workers(config.workers - 1, run_worker)
     asyncio.run(serve(config, zone, cluster, cache, sockets, workers=workers, known=known,
-                      warnings=warnings))
+                      warnings=warnings, http=http, children=links.for_parent()))
 
 
 def forwarder_for(config: Config) -> Forwarder | None:
@@ -426,27 +517,57 @@ async def serve(
     sockets: list[tuple[socket.socket, socket.socket]] | None = None,
     workers: Workers | None = None, worker: int = 0, known: State | None = None,
     warnings: Sequence[ManifestWarning] = (),
+    http: Sequence[tuple[socket.socket, tuple[str, ...]]] = (),
+    children: Sequence[socket.socket] = (), link: socket.socket | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, reloading as the manifests change.
 
     `cluster` and `cache` are what `zone` was built from, so the first reload re-reads
     only the files that changed. `workers` are the parent's children, to be told about
     SIGHUP and stopped with it; `worker` numbers a child, whose start is logged quietly.
+    `http` are the probe and metrics sockets (the first process's), `children` its ends of
+    the links to the workers' counters, `link` a worker's end.
+
+    SIGTERM with `config.lameduck` turns /ready to 503 at once and keeps DNS and /health
+    answering for that long before stopping; a second signal cuts it short.
     """
     recursion = ClientRanges.parse(config.recursion_clients)
     transfers = transfers_for(config, zone)
-    responder = Responder(zone, config.log_queries, forwarder_for(config), recursion,
-                          transfers)
+    query_log = QueryLog(config.log_format == JSON) if config.log_queries else None
+    if query_log is not None:
+        query_log.start()
+    responder = Responder(zone, query_log, forwarder_for(config), recursion, transfers,
+                          counting=bool(config.metrics))
     server = DnsServer(responder, config.rate_limit)
     await server.start(sockets if sockets is not None else bind_all(config.listen))
     if transfers is not None:
         transfers.start()
     reloader = Reloader(config, zone, responder.swap, cluster, cache, known, warnings)
     reloader.start()
+    background = []
+    if responder.mix is not None:
+        background.append(asyncio.ensure_future(
+            sample_stored(lambda: responder.packed, responder.mix)))
+    if link is not None:
+        background.append(asyncio.ensure_future(answer_counters(
+            link, lambda: _counters(responder, server, query_log, first=False))))
+    probes = Probes()
+    probes.loaded = True  # the zone is here and every listener is bound
+    pages = await _start_pages(config, http, probes, responder, server, reloader, query_log,
+                               children)
     stop = asyncio.Event()
+    hurry = asyncio.Event()
+    signals: list[int] = []
     loop = asyncio.get_running_loop()
+
+    def stopping(sig: int) -> None:
+        if signals:
+            hurry.set()
+        signals.append(sig)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stopping, sig)
     watching = None
     if workers:
         def reload_all() -> None:
@@ -468,12 +589,69 @@ async def serve(
             f", {config.workers} workers" if config.workers > 1 else "", where,
         )
     await stop.wait()
+    probes.shutting_down = True
+    if config.lameduck and signals[0] == signal.SIGTERM and not worker:
+        log.info("going into lameduck mode for %gs: /ready says 503, DNS and /health "
+                 "still answer", config.lameduck)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(hurry.wait(), config.lameduck)
     log.info("clusterdns stopping")
     if workers:
         assert watching is not None
         watching.cancel()
         await workers.stop()
+    for task in background:
+        task.cancel()
     await reloader.stop()
     if transfers is not None:
         await transfers.stop()
     await server.close()
+    if pages is not None:
+        await pages.close()
+    if query_log is not None:
+        query_log.close()
+
+
+async def _start_pages(config: Config, http: Sequence[tuple[socket.socket, tuple[str, ...]]],
+                       probes: Probes, responder: Responder, server: DnsServer,
+                       reloader: Reloader, query_log: QueryLog | None,
+                       children: Sequence[socket.socket]) -> HttpListener | None:
+    """Serve /health, /ready and /metrics on their sockets; None when none was asked for."""
+    if not http:
+        return None
+    gathered = WorkerCounters(children)
+    await gathered.start()
+    plugins = sorted({"kubernetes", "prometheus"}
+                     | ({"forward", "cache"} if config.upstreams else set())
+                     | ({"log"} if config.log_queries else set())
+                     | ({"health"} if config.health else set())
+                     | ({"ready"} if config.ready else set()))
+
+    async def exposition() -> Response:
+        samples = _counters(responder, server, query_log, first=True)
+        for other in await gathered.gather():
+            merge(samples, other)
+        merge(samples, metrics.served_zone(responder.zone.stats, reloader.state,
+                                           [c.server for c in server.listeners], plugins))
+        return Response(200, render(samples), EXPOSITION)
+
+    pages = {HEALTH: probes.health, READY: probes.ready, METRICS: exposition}
+    listener = HttpListener([(sock, {path: pages[path] for path in paths})
+                             for sock, paths in http])
+    await listener.start()
+    return listener
+
+
+def _counters(responder: Responder, server: DnsServer, query_log: QueryLog | None,
+              first: bool) -> Samples:
+    """What this process counted, in the families every worker adds to the sum."""
+    assert responder.mix is not None
+    samples = metrics.answered(server.listeners, responder.mix, responder.panics)
+    merge(samples, metrics.stored(responder.packed.sizes(),
+                                  query_log.lost() if query_log is not None else 0))
+    if responder.forwarder is not None:
+        merge(samples, metrics.forwarding(server.listeners[0].server,
+                                          responder.forwarder.cache.kinds(),
+                                          responder.forwarder.timings))
+    merge(samples, metrics.process(first))
+    return samples

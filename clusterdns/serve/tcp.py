@@ -19,6 +19,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..ops.metrics import Listener
+
 IDLE_SECONDS = 10.0  # RFC 7766 suggests seconds, not minutes, for idle connections
 MESSAGE_SECONDS = 2.0  # from a message's first byte to its last
 MAX_CONNECTIONS = 256
@@ -31,7 +33,8 @@ Pending = Coroutine[Any, Any, bytes | None]
 
 
 class Responder(Protocol):
-    def respond(self, data: bytes, peer: tuple[Any, ...], tcp: bool) -> bytes | Pending | None:
+    def respond(self, data: bytes, peer: tuple[Any, ...], tcp: bool,
+                listener: Listener | None = None) -> bytes | Pending | None:
         ...
 
 
@@ -93,7 +96,9 @@ class TcpConnections:
         self.responder = responder
         self.slots = slots if slots is not None else Slots()
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     listener: Listener | None = None) -> None:
+        """Serve one connection; `listener` counts what it answers (see ops.metrics)."""
         loop = asyncio.get_running_loop()
         peer = writer.get_extra_info("peername") or ("?", 0)
         connection = Connection(str(peer[0]), loop.time(), writer.close)
@@ -112,7 +117,7 @@ class TcpConnections:
                     await transfers.stream(data, peer, writer)
                     connection.last_active = loop.time()
                     continue
-                reply = self.responder.respond(data, peer, tcp=True)
+                reply = self.responder.respond(data, peer, True, listener)
                 if isinstance(reply, bytes):
                     if not await _send(writer, reply):
                         break

@@ -14,6 +14,11 @@ truncated over TCP, is that upstream's failure: the next one is asked, and the c
 gets SERVFAIL if none does better. Nothing unreadable is cached. Answers go through the
 `Cache`, already scrubbed, capped and packed (`forwarded.prepare`), and identical
 questions asked while one is in flight wait for that one request.
+
+When none answers, the caller learns why as an Extended DNS Error (RFC 8914): 23 (Network
+Error) when an upstream refused, reset or garbled the exchange, 22 (No Reachable
+Authority) when they only stayed silent. An upstream's outage is logged when it starts
+and when it ends, not at every failed question in between.
 """
 
 from __future__ import annotations
@@ -29,12 +34,21 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from ..ops.exposition import Histogram
+from ..ops.metrics import RCODE_NAMES, TIME_BUCKETS
 from ..resolvconf import nameservers
 from ..zone.records import REFUSED, SERVFAIL
 from . import message, names
 from .cache import Cache
 from .forwarded import Forwarded, prepare
-from .message import HEADER, BadMessage, Message
+from .message import (
+    HEADER,
+    NETWORK_ERROR,
+    NO_REACHABLE_AUTHORITY,
+    BadMessage,
+    ExtendedError,
+    Message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +86,13 @@ class Request:
 
 @dataclass
 class Upstream:
-    """One resolver to forward to, and until when it is asked last."""
+    """One resolver to forward to, until when it is asked last, and its outage if any."""
 
     host: str
     port: int = DNS_PORT
     down_until: float = 0.0
+    failing_since: float | None = None  # the clock when its current outage began
+    failures: int = 0  # failed exchanges in the current outage
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
@@ -93,10 +109,13 @@ class Forwarder:
         self.timeout = timeout
         self.budget = budget
         self.clock = clock
-        self._in_flight: dict[Question, asyncio.Future[Forwarded | None]] = {}
+        self._in_flight: dict[Question, asyncio.Future[Forwarded | ExtendedError]] = {}
+        # How long each upstream took to answer, by upstream and rcode: CoreDNS's
+        # coredns_proxy_request_duration_seconds, read at scrape time.
+        self.timings: dict[tuple[str, str], Histogram] = {}
 
-    async def resolve(self, question: Question) -> Forwarded | None:
-        """The upstream answer to `question` (from the cache if it may), None if none came."""
+    async def resolve(self, question: Question) -> Forwarded | ExtendedError:
+        """The upstream answer to `question` (from the cache if it may), or why none came."""
         cached = self.cache.get(question)
         if cached is not None:
             return cached
@@ -108,18 +127,19 @@ class Forwarder:
         # Shielded: a client that goes away must not cancel the others' request.
         return await asyncio.shield(shared)
 
-    async def _fetch(self, question: Question) -> Forwarded | None:
+    async def _fetch(self, question: Question) -> Forwarded | ExtendedError:
         reply = await self._ask(question)
-        if reply is None:
-            return None
+        if isinstance(reply, ExtendedError):
+            return reply
         answer = prepare(question.name, question.qtype, reply, self.cache.max_ttl,
                          self.cache.max_negative_ttl, self.cache.clock())
         self.cache.put(question, answer)
         return answer
 
-    async def _ask(self, question: Question) -> Message | None:
+    async def _ask(self, question: Question) -> Message | ExtendedError:
         deadline = self.clock() + self.budget
         fallback = None
+        unreachable = None  # a network error, if any upstream failed with one
         for upstream in self._in_order():
             remaining = deadline - self.clock()
             if remaining <= 0:
@@ -128,14 +148,20 @@ class Forwarder:
                 reply = await self._exchange(upstream, question, remaining)
             except (UpstreamError, OSError, TimeoutError) as exc:
                 self._mark_down(upstream, exc)
+                if not isinstance(exc, TimeoutError):
+                    unreachable = exc
                 continue
-            upstream.down_until = 0.0
+            self._mark_up(upstream)
             if reply.rcode in (SERVFAIL, REFUSED):
                 if fallback is None:  # another upstream may do better
                     fallback = reply
                 continue
             return reply
-        return fallback
+        if fallback is not None:
+            return fallback
+        if unreachable is not None:
+            return ExtendedError(NETWORK_ERROR, f"upstream failed: {_reason(unreachable)}")
+        return ExtendedError(NO_REACHABLE_AUTHORITY, "no upstream answered in time")
 
     async def _exchange(self, upstream: Upstream, question: Question,
                         remaining: float) -> Message:
@@ -144,6 +170,7 @@ class Forwarder:
         async with asyncio.timeout(min(self.timeout, remaining)):
             reply = await exchange_udp(upstream.host, upstream.port, request)
         if not reply.flags & message.TC:
+            self._timed(upstream, reply, started)
             return reply
         left = remaining - (self.clock() - started)
         if left <= 0:
@@ -154,7 +181,16 @@ class Forwarder:
             # Nothing more to retry with: passing it on would give the client an empty
             # NOERROR, or a partial answer it may cache as whole.
             raise UpstreamError(f"truncated reply over TCP for {question.name}")
+        self._timed(upstream, reply, started)
         return reply
+
+    def _timed(self, upstream: Upstream, reply: Message, started: float) -> None:
+        """Count one answered exchange, as CoreDNS's proxy does (answers only)."""
+        key = (str(upstream), RCODE_NAMES.get(reply.rcode, str(reply.rcode)))
+        timing = self.timings.get(key)
+        if timing is None:
+            timing = self.timings[key] = Histogram(TIME_BUCKETS)
+        timing.observe(self.clock() - started)
 
     def _in_order(self) -> list[Upstream]:
         """Healthy upstreams in the order given, then the held-down ones, soonest back first."""
@@ -165,12 +201,32 @@ class Forwarder:
         return healthy + held
 
     def _mark_down(self, upstream: Upstream, exc: BaseException) -> None:
+        """Ask `upstream` last for a while; say so when this starts an outage."""
         now = self.clock()
-        if upstream.down_until <= now:
-            log.warning("upstream %s failed (%s); asking it last for %.0f s", upstream,
-                        type(exc).__name__ if isinstance(exc, TimeoutError) else exc,
-                        HOLD_DOWN_SECONDS)
+        if upstream.failing_since is None:
+            upstream.failing_since = now
+            log.warning("upstream %s failed (%s); asking it last until it answers again",
+                        upstream, _reason(exc))
+        upstream.failures += 1
         upstream.down_until = now + HOLD_DOWN_SECONDS
+
+    def _mark_up(self, upstream: Upstream) -> None:
+        """`upstream` answered: its outage, if it had one, ends here, and the log says so."""
+        upstream.down_until = 0.0
+        if upstream.failing_since is None:
+            return
+        log.info("upstream %s answers again after %.1f s and %d failed question(s)",
+                    upstream, self.clock() - upstream.failing_since, upstream.failures)
+        upstream.failing_since, upstream.failures = None, 0
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, in a few words for the log and an Extended DNS Error's text."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return str(exc) or type(exc).__name__
 
 
 def build_request(question: Question) -> Request:

@@ -20,7 +20,15 @@ from ..zone import records as rr
 from ..zone.answer import Reply
 from ..zone.records import Record
 from . import message, names
-from .message import ADDITIONAL, ANSWER, AUTHORITY, OPT_SIZE, BadMessage, WireRecord, Writer
+from .message import (
+    ADDITIONAL,
+    ANSWER,
+    AUTHORITY,
+    BadMessage,
+    ExtendedError,
+    WireRecord,
+    Writer,
+)
 
 HEADER = message.HEADER
 CLASS_IN = 1
@@ -85,11 +93,16 @@ class Query:
             flags |= message.RA
         return flags
 
-    def opt(self, rcode: int) -> bytes:
-        """Our OPT record for the reply, or nothing when the query had none (RFC 6891 7)."""
+    def opt(self, rcode: int, error: ExtendedError | None = None) -> bytes:
+        """Our OPT record for the reply, or nothing when the query had none (RFC 6891 7).
+
+        `error` rides in it as an Extended DNS Error, so it too goes only to clients that
+        sent EDNS (RFC 8914 section 3).
+        """
         if self.edns is None:
             return b""
-        return message.opt_record(EDNS_UDP_LIMIT, rcode >> 4, self.edns.do)
+        return message.opt_record(EDNS_UDP_LIMIT, rcode >> 4, self.edns.do,
+                                  error.option() if error is not None else b"")
 
 
 def parse_query(data: bytes) -> Query:
@@ -215,24 +228,29 @@ def pack(
     limit: int = TCP_LIMIT,
     recursion_available: bool = False,
     chased: Sequence[WireRecord] = (),
+    error: ExtendedError | None = None,
 ) -> bytes:
     """Pack `reply` for `query` within `limit` bytes, building only what fits.
 
     `chased` are the records an upstream gave for `reply.chase` (an ExternalName's target):
     they follow the CNAME chain in the answer section, so the client needs no second query.
+    `error` says why, as an Extended DNS Error, to a client that sent EDNS.
     """
-    writer = Writer(query.question, limit, OPT_SIZE if query.edns else 0)
+    opt = query.opt(reply.rcode, error)
+    writer = Writer(query.question, limit, len(opt))
     writer.add_all(ANSWER, (encode(r) for r in reply.answer))
     writer.add_all(ANSWER, chased)
     writer.add_all(AUTHORITY, (encode(r) for r in reply.authority))
     writer.add_all(ADDITIONAL, (encode(r) for r in reply.additional))
     flags = query.reply_flags(reply.rcode, reply.authoritative, recursion_available)
-    return writer.finish(query.id, flags, 1 if query.question else 0, query.opt(reply.rcode))
+    return writer.finish(query.id, flags, 1 if query.question else 0, opt)
 
 
-def pack_rcode(query: Query, rcode: int, recursion_available: bool = False) -> bytes:
-    """An empty reply with `rcode` (REFUSED, NOTIMP, FORMERR, BADVERS, SERVFAIL)."""
-    return pack(query, Reply(rcode, authoritative=False), TCP_LIMIT, recursion_available)
+def pack_rcode(query: Query, rcode: int, recursion_available: bool = False,
+               error: ExtendedError | None = None) -> bytes:
+    """An empty reply with `rcode` (REFUSED, NOTIMP, FORMERR, BADVERS, SERVFAIL), and why."""
+    return pack(query, Reply(rcode, authoritative=False), TCP_LIMIT, recursion_available,
+                error=error)
 
 
 def encode(record: Record) -> WireRecord:
