@@ -14,9 +14,9 @@ MUTATE_ARGS ?=
 FUZZ_ARGS ?=
 
 # Debian packages the tests drive as real clients and peers: dig, dnsmasq as an upstream,
-# and BIND (named, named-checkzone) and Knot (knotd) as zone-transfer secondaries, and
-# prometheus (with promtool) to scrape /metrics.
-TEST_DEBS  = bind9-dnsutils dnsmasq-base bind9 bind9-utils knot prometheus
+# BIND (named, named-checkzone) and Knot (knotd) as zone-transfer secondaries, prometheus
+# (with promtool) to scrape /metrics, and musl-gcc to build a lookup with Alpine's libc.
+TEST_DEBS  = bind9-dnsutils dnsmasq-base bind9 bind9-utils knot prometheus musl-tools
 BENCH_DEBS = dnsperf dnsmasq-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

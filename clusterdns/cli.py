@@ -326,6 +326,16 @@ def _upstreams(values: tuple[str, ...], listen: tuple[tuple[str, int], ...]
     return found
 
 
+def _host_search() -> tuple[str, ...]:
+    """The search domains of this host's resolv.conf, as the kubelet reads them (none
+    when it cannot be read: autopath then walks the cluster's domains only)."""
+    try:
+        with open(HOST_RESOLV_CONF, encoding="utf-8") as file:
+            return tuple(resolvconf.parse(file.read()).searches)
+    except (OSError, UnicodeDecodeError, resolvconf.ResolvConfError):
+        return ()
+
+
 def _recursion_clients(values: tuple[str, ...]) -> tuple[str, ...]:
     try:
         ClientRanges.parse(values)
@@ -453,6 +463,10 @@ def main() -> None:
 @_rate_limit_options
 @_transfer_options
 @_operability_options
+@click.option("--autopath", is_flag=True,
+              help="Server-side search (CoreDNS's autopath): a known pod's first search "
+                   "expansion is answered from the first name of its search path that exists, "
+                   "behind a CNAME, so its first question is its last.")
 def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, watch: bool,
           workers: int, domain: str, ttl: int, pods: str, service_cidrs: tuple[str, ...],
           pod_cidrs: tuple[str, ...], namespace: str, nodes: int, max_file_size: int,
@@ -463,7 +477,7 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
           allow_transfer: tuple[str, ...], transfer_zones: tuple[str, ...],
           notify: tuple[str, ...], notify_source: str, health: tuple[str, ...],
           ready: tuple[str, ...], metrics: tuple[str, ...], lameduck: float,
-          log_format: str) -> None:
+          log_format: str, autopath: bool) -> None:
     """Serve the cluster zone built from the manifests."""
     from .ops import http
     from .serve.reload import collector_paused
@@ -491,7 +505,8 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
                     health=_http_addresses("--health", health),
                     ready=_http_addresses("--ready", ready),
                     metrics=_http_addresses("--metrics", metrics), lameduck=lameduck,
-                    log_format=log_format)
+                    log_format=log_format, autopath=autopath,
+                    host_search=_host_search() if autopath else ())
     try:
         probed = http.bind({http.HEALTH: config.health, http.READY: config.ready,
                             http.METRICS: config.metrics})

@@ -102,6 +102,8 @@ RESPONSES = _family("coredns_dns_responses_total", COUNTER,
                     "server", "zone", "view", "rcode", "plugin")
 PANICS = _family("coredns_panics_total", COUNTER,
                  "A metrics that counts the number of panics.")
+AUTOPATH = _family("coredns_autopath_success_total", COUNTER,
+                   "Counter of requests that did autopath.", "server")
 PLUGIN_ENABLED = _family("coredns_plugin_enabled", GAUGE,
                          "A metric that indicates whether a plugin is enabled on per server "
                          "and zone basis.", "server", "zone", "view", "name")
@@ -417,6 +419,12 @@ def forwarding(server: str, entries: Mapping[str, int],
         PROXY_DURATION: {("forward", to, rcode): histogram
                          for (to, rcode), histogram in timings.items()},
     }
+
+
+def autopath(server: str, successes: int) -> Samples:
+    """Answers autopath found further down a pod's search path (under the first
+    listener's `server`, as one process keeps one count)."""
+    return {AUTOPATH: {(server,): successes}}
 
 
 def stored(tables: Mapping[str, int], log_dropped: int) -> Samples:

@@ -52,3 +52,7 @@ class Config:
     metrics: tuple[tuple[str, int], ...] = ()
     lameduck: float = 0.0  # seconds DNS keeps answering after SIGTERM, /ready saying 503
     log_format: str = "text"  # of --log-queries: CoreDNS's line, or "json"
+    # Server-side search for pods (CoreDNS's autopath), and the node's own search domains
+    # it tries after the cluster's.
+    autopath: bool = False
+    host_search: tuple[str, ...] = ()

@@ -161,6 +161,7 @@ OPT_SIZE = 11  # an OPT record without options
 EDE_OPTION = 15
 OTHER_ERROR = 0
 PROHIBITED = 18
+NOT_AUTHORITATIVE = 20
 NO_REACHABLE_AUTHORITY = 22
 NETWORK_ERROR = 23
 _EDE_TEXT_LIMIT = 200  # octets: an explanation, never a reason for TC

@@ -35,20 +35,23 @@ from ..zone.answer import FORWARD, Reply, answer
 from ..zone.build import Zone
 from ..zone.records import (
     BADVERS,
+    CNAME,
     FORMERR,
     NOERROR,
     NOTIMP,
     NXDOMAIN,
     REFUSED,
     SERVFAIL,
+    Record,
     fqdn,
 )
 from . import debugname, rrl, wire
 from .access import DEFAULT_RECURSION_CLIENTS, ClientRanges, exposure_warning
+from .autopath import Autopath
 from .cache import Cache
 from .config import Config
 from .forwarded import Forwarded
-from .message import PROHIBITED, ExtendedError
+from .message import NOT_AUTHORITATIVE, PROHIBITED, ExtendedError
 from .packed import PackedAnswers
 from .reload import Reloader
 from .rrl import RateLimit, RateLimiter
@@ -61,6 +64,10 @@ log = logging.getLogger(__name__)
 
 UDP_RECEIVE_BUFFER = 4 << 20  # the default 208 KiB drops bursts past ~200 queries in flight
 _RECURSION_PROHIBITED = ExtendedError(PROHIBITED, "recursion is not allowed for this client")
+# With forwarding off, a name outside every zone served is NXDOMAIN at once: musl and glibc
+# wait out their whole timeout on REFUSED, so a hermetic set-up would crawl.
+_FORWARDING_OFF = ExtendedError(NOT_AUTHORITATIVE, "forwarding is off (--upstream none): "
+                                "clusterdns answers only the names it serves")
 
 
 class Responder:
@@ -76,7 +83,8 @@ class Responder:
     def __init__(self, zone: Zone, query_log: QueryLog | None = None,
                  forwarder: Forwarder | None = None,
                  recursion: ClientRanges | None = None,
-                 transfers: Transfers | None = None, counting: bool = False) -> None:
+                 transfers: Transfers | None = None, counting: bool = False,
+                 autopath: Autopath | None = None) -> None:
         self.zone = zone
         self.packed = PackedAnswers()
         self.query_log = query_log
@@ -84,6 +92,7 @@ class Responder:
         self.recursion = (recursion if recursion is not None
                           else ClientRanges.parse(DEFAULT_RECURSION_CLIENTS))
         self.transfers = transfers  # AXFR/IXFR over TCP; None: REFUSED like over UDP
+        self.autopath = autopath  # server-side search for pods; None: off
         self.mix = StoredMix() if counting else None
         self.panics = 0  # answers a bug turned into SERVFAIL (CoreDNS's coredns_panics_total)
 
@@ -158,10 +167,13 @@ class Responder:
             return reply, metrics.ZONE, metrics.KUBERNETES
         result = answer(self.zone, query.qname, query.qtype)
         if result is FORWARD:
+            if self.forwarder is None:
+                unserved = Reply(NXDOMAIN, authoritative=False)
+                return (wire.pack(query, unserved, error=_FORWARDING_OFF), metrics.ZONE,
+                        metrics.SERVER)
             if not self._may_recurse(peer):
-                # With forwarding off the refusal says nothing more, as it always has.
-                error = _RECURSION_PROHIBITED if self.forwarder is not None else None
-                return wire.pack_rcode(query, REFUSED, error=error), metrics.ZONE, metrics.SERVER
+                return (wire.pack_rcode(query, REFUSED, error=_RECURSION_PROHIBITED),
+                        metrics.ZONE, metrics.SERVER)
             assert self.forwarder is not None
             question = _question(query, query.qname)
             cached = self.forwarder.cache.get(question)
@@ -175,13 +187,23 @@ class Responder:
                     metrics.ZONE, metrics.FORWARD)
         assert isinstance(result, Reply)
         limit = wire.TCP_LIMIT if tcp else query.udp_limit()
+        if self.autopath is not None and result.rcode == NXDOMAIN:
+            walk = self.autopath.walk(self.zone, query.qname, str(peer[0]))
+            if walk is not None:
+                return (self._autopath(query, result, walk, data, peer, tcp, listener, started),
+                        metrics.ZONE, metrics.KUBERNETES)
         if result.chase and self._may_recurse(peer):
             return (self._chase(query, result, data, peer, tcp, listener, started),
                     metrics.ZONE, metrics.KUBERNETES)
         # RA says whether this server recurses at all (RFC 1035 4.1.1), so it is the same
         # for every client and the stored reply stays right for all of them.
         packed = wire.pack(query, result, limit, recursion_available=self.forwarder is not None)
-        if (not result.chase and self.query_log is None
+        # With autopath a pod gets another answer for an NXDOMAIN below svc.<zone> than
+        # other clients do, so such an answer is not stored for all of them.
+        per_client = (self.autopath is not None and result.rcode == NXDOMAIN
+                      and query.qname.lower().rstrip(".").endswith(f".svc.{self.zone.origin}"
+                                                                  .rstrip(".")))
+        if (not result.chase and not per_client and self.query_log is None
                 and self.packed.store(data, tcp, packed) and self.mix is not None and not tcp):
             self.mix.written(data, packed)
         return packed, metrics.ZONE, metrics.KUBERNETES
@@ -217,6 +239,47 @@ class Responder:
                   if isinstance(upstream, Forwarded) and upstream.rcode == NOERROR else [])
         reply = wire.pack(query, result, wire.TCP_LIMIT if tcp else query.udp_limit(),
                           recursion_available=True, chased=chased)
+        self._done(query, data, peer, tcp, listener, started, reply, metrics.ZONE,
+                   metrics.KUBERNETES)
+        return reply
+
+    async def _autopath(self, query: wire.Query, first: Reply, walk: list[str], data: bytes,
+                        peer: tuple[Any, ...], tcp: bool, listener: Listener | None,
+                        started: float) -> bytes:
+        """Walk the rest of a pod's search path; the first name that is not NXDOMAIN
+        answers, behind a CNAME from the asked name. Every one NXDOMAIN: the first answer,
+        and the client walks its path itself (CoreDNS's autopath, as cname.go writes it).
+        """
+        assert self.autopath is not None
+        limit = wire.TCP_LIMIT if tcp else query.udp_limit()
+        asked = fqdn(query.qname).lower()
+        reply = None
+        for candidate in walk:
+            found = answer(self.zone, candidate, query.qtype)
+            if isinstance(found, Reply):
+                if found.rcode == NXDOMAIN:
+                    continue
+                # A name that exists without the type: the empty answer, no CNAME.
+                records = ((Record(asked, CNAME, found.answer[0].ttl, candidate),
+                            *found.answer) if found.answer else ())
+                reply = wire.pack(query, Reply(NOERROR, records, found.authority,
+                                               found.additional),
+                                  limit, recursion_available=self.forwarder is not None)
+                break
+            if not self._may_recurse(peer):
+                continue
+            upstream = await self._resolve(_question(query, candidate))
+            if not isinstance(upstream, Forwarded) or upstream.rcode == NXDOMAIN:
+                continue
+            chased = upstream.aged_answer(self._now())
+            cname = ((Record(asked, CNAME, chased[0].ttl, candidate),) if chased else ())
+            reply = wire.pack(query, Reply(upstream.rcode, cname, authoritative=False), limit,
+                              recursion_available=True, chased=chased)
+            break
+        if reply is None:
+            reply = wire.pack(query, first, limit, recursion_available=self.forwarder is not None)
+        else:
+            self.autopath.successes += 1
         self._done(query, data, peer, tcp, listener, started, reply, metrics.ZONE,
                    metrics.KUBERNETES)
         return reply
@@ -537,7 +600,8 @@ async def serve(
     if query_log is not None:
         query_log.start()
     responder = Responder(zone, query_log, forwarder_for(config), recursion, transfers,
-                          counting=bool(config.metrics))
+                          counting=bool(config.metrics),
+                          autopath=Autopath(config.host_search) if config.autopath else None)
     server = DnsServer(responder, config.rate_limit)
     await server.start(sockets if sockets is not None else bind_all(config.listen))
     if transfers is not None:
@@ -653,5 +717,8 @@ def _counters(responder: Responder, server: DnsServer, query_log: QueryLog | Non
         merge(samples, metrics.forwarding(server.listeners[0].server,
                                           responder.forwarder.cache.kinds(),
                                           responder.forwarder.timings))
+    if responder.autopath is not None:
+        merge(samples, metrics.autopath(server.listeners[0].server,
+                                        responder.autopath.successes))
     merge(samples, metrics.process(first))
     return samples
