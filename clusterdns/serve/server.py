@@ -1,9 +1,9 @@
 """The network edge: UDP and TCP listeners around one current Zone.
 
-Everything DNS-specific lives in `answer` and `wire`, TCP's connections in `tcp`, rate
-limiting in `rrl`; this module only moves bytes, keeps the current zone in one attribute
-(so a reload is one assignment), and makes sure no packet, however broken, can stop the
-loop or go unanswered when it should be answered.
+Everything DNS-specific lives in `answer` and `wire`, TCP's connections in `tcp`, UDP's
+datagrams in `udp`, rate limiting in `rrl`; this module only moves bytes, keeps the
+current zone in one attribute (so a reload is one assignment), and makes sure no packet,
+however broken, can stop the loop or go unanswered when it should be answered.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from ..zone.records import (
     Record,
     fqdn,
 )
-from . import debugname, rrl, wire
+from . import debugname, wire
 from .access import DEFAULT_RECURSION_CLIENTS, ClientRanges, exposure_warning
 from .autopath import Autopath
 from .cache import Cache
@@ -57,6 +57,7 @@ from .reload import Reloader
 from .rrl import RateLimit, RateLimiter
 from .tcp import LISTEN_BACKLOG, Pending, TcpConnections
 from .transfer import Transfers, transfers_for
+from .udp import RateLimitedUdpProtocol, UdpProtocol
 from .upstream import Forwarder, Question
 from .workers import Workers, fork_workers
 
@@ -324,77 +325,6 @@ def _question(query: wire.Query, name: str) -> Question:
                     checking_disabled=query.cd)
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    """One UDP listener. `counts` is its address's `Listener`: the fast path bumps
-    `counts.udp_hits` once per stored reply sent, and nothing else."""
-
-    def __init__(self, responder: Responder, counts: Listener) -> None:
-        self.responder = responder
-        self.counts = counts
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        # The hot path, kept to one dictionary lookup and one send without a Python call
-        # in between: at 50k queries/s every call is a percent of the CPU. The rest of
-        # `PackedAnswers.reply` (other spellings of the name) comes next.
-        stored = self.responder.packed.udp_exact.get(data[2:])
-        if stored is not None:
-            self.transport.sendto(data[:2] + stored, addr)  # type: ignore[union-attr]
-            self.counts.udp_hits += 1
-            return
-        self._answer(data, addr)
-
-    def _answer(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        reply = self.responder.respond(data, addr, False, self.counts)
-        if isinstance(reply, bytes):
-            self._reply(data, reply, addr)
-        elif reply is not None:
-            task = asyncio.ensure_future(reply)
-            task.add_done_callback(lambda t: self._reply_result(data, t, addr))
-
-    def _reply_result(self, data: bytes, task: asyncio.Future[bytes | None],
-                      addr: tuple[Any, ...]) -> None:
-        if not task.cancelled() and task.exception() is None and task.result():
-            self._reply(data, task.result(), addr)  # type: ignore[arg-type]
-
-    def _reply(self, data: bytes, reply: bytes, addr: tuple[Any, ...]) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(reply, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable from a client that went away: nothing to do.
-        log.debug("udp error: %s", exc)
-
-
-class _RateLimitedUdpProtocol(_UdpProtocol):
-    """A listener beyond loopback: every reply, stored ones too, is charged to an account.
-
-    A separate class, so listeners without a limit keep the bare hot path above.
-    """
-
-    def __init__(self, responder: Responder, counts: Listener, limiter: RateLimiter) -> None:
-        super().__init__(responder, counts)
-        self.limiter = limiter
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        stored = self.responder.packed.udp_exact.get(data[2:])
-        if stored is not None:
-            self._reply(data, data[:2] + stored, addr)
-            self.counts.udp_hits += 1
-        else:
-            self._answer(data, addr)
-
-    def _reply(self, data: bytes, reply: bytes, addr: tuple[Any, ...]) -> None:
-        verdict = self.limiter.judge(rrl.account(addr[0], data, reply), time.monotonic())
-        if verdict == rrl.SEND:
-            super()._reply(data, reply, addr)
-        elif verdict == rrl.SLIP:
-            super()._reply(data, rrl.slipped(reply), addr)
-
-
 def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
@@ -498,13 +428,13 @@ class DnsServer:
             self.addresses.append((host, port))
             self.listeners.append(counts)
 
-    def _udp_protocol(self, host: str, counts: Listener) -> _UdpProtocol:
+    def _udp_protocol(self, host: str, counts: Listener) -> UdpProtocol:
         rate = self.rate_limit.rate_for(host)
         if not rate:
-            return _UdpProtocol(self.responder, counts)
+            return UdpProtocol(self.responder, counts)
         if self.limiter is None:
             self.limiter = RateLimiter(rate, self.rate_limit.slip, self.rate_limit.window)
-        return _RateLimitedUdpProtocol(self.responder, counts, self.limiter)
+        return RateLimitedUdpProtocol(self.responder, counts, self.limiter)
 
     async def close(self) -> None:
         for transport in self.transports:
