@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import Hashable
 from dataclasses import dataclass
 
@@ -113,6 +114,14 @@ def slipped(reply: bytes) -> bytes:
     flags = int.from_bytes(reply[2:4], "big") | message.TC
     return message.HEADER.pack(int.from_bytes(reply[:2], "big"), flags,
                                1 if question else 0, 0, 0, 0) + question
+
+
+def outcome(limiter: RateLimiter, host: str, query: bytes, reply: bytes) -> bytes | None:
+    """What goes out for `reply` to `query` from `host`: the reply, its slip, or nothing."""
+    verdict = limiter.judge(account(host, query, reply), time.monotonic())
+    if verdict == SEND:
+        return reply
+    return slipped(reply) if verdict == SLIP else None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any, Protocol
 
 from ..ops.metrics import Listener
@@ -89,8 +88,6 @@ class RateLimitedUdpProtocol(UdpProtocol):
             self._answer(data, addr)
 
     def _reply(self, data: bytes, reply: bytes, addr: tuple[Any, ...]) -> None:
-        verdict = self.limiter.judge(rrl.account(addr[0], data, reply), time.monotonic())
-        if verdict == rrl.SEND:
-            super()._reply(data, reply, addr)
-        elif verdict == rrl.SLIP:
-            super()._reply(data, rrl.slipped(reply), addr)
+        out = rrl.outcome(self.limiter, addr[0], data, reply)
+        if out is not None:
+            super()._reply(data, out, addr)
