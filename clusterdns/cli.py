@@ -457,6 +457,9 @@ def main() -> None:
               help="Reload when the manifests change (SIGHUP reloads either way).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Processes answering on the same addresses (SO_REUSEPORT), one per core.")
+@click.option("--batch/--no-batch", default=True, show_default=True,
+              help="Answer UDP in batches (recvmmsg/sendmmsg) where the system can; "
+              "--no-batch: one datagram at a time.")
 @_zone_options
 @_hostname_options
 @_forwarding_options
@@ -468,10 +471,10 @@ def main() -> None:
                    "expansion is answered from the first name of its search path that exists, "
                    "behind a CNAME, so its first question is its last.")
 def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, watch: bool,
-          workers: int, domain: str, ttl: int, pods: str, service_cidrs: tuple[str, ...],
-          pod_cidrs: tuple[str, ...], namespace: str, nodes: int, max_file_size: int,
-          state_file: str | None, upstreams: tuple[str, ...], upstream_timeout: float,
-          upstream_budget: float, cache_size: int, cache_max_ttl: int,
+          workers: int, batch: bool, domain: str, ttl: int, pods: str,
+          service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...], namespace: str, nodes: int,
+          max_file_size: int, state_file: str | None, upstreams: tuple[str, ...],
+          upstream_timeout: float, upstream_budget: float, cache_size: int, cache_max_ttl: int,
           cache_max_negative_ttl: int, recursion_clients: tuple[str, ...],
           rate_limit: RateLimit, hostnames: HostnameOptions,
           allow_transfer: tuple[str, ...], transfer_zones: tuple[str, ...],
@@ -501,7 +504,7 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
                     upstream_budget=upstream_budget, cache_size=cache_size,
                     cache_max_ttl=cache_max_ttl, cache_max_negative_ttl=cache_max_negative_ttl,
                     recursion_clients=_recursion_clients(recursion_clients),
-                    rate_limit=rate_limit, **transfers,
+                    rate_limit=rate_limit, batch=batch, **transfers,
                     health=_http_addresses("--health", health),
                     ready=_http_addresses("--ready", ready),
                     metrics=_http_addresses("--metrics", metrics), lameduck=lameduck,

@@ -56,3 +56,4 @@ class Config:
     # it tries after the cluster's.
     autopath: bool = False
     host_search: tuple[str, ...] = ()
+    batch: bool = True  # UDP in batches (recvmmsg/sendmmsg) where the system has them

@@ -48,6 +48,8 @@ from ..zone.records import (
 from . import debugname, wire
 from .access import DEFAULT_RECURSION_CLIENTS, ClientRanges, exposure_warning
 from .autopath import Autopath
+from .batch import BatchedUdp, RateLimitedBatchedUdp
+from .batch import available as batching_available
 from .cache import Cache
 from .config import Config
 from .forwarded import Forwarded
@@ -400,12 +402,16 @@ class DnsServer:
     """All listeners of one process, started and stopped together.
 
     UDP listeners that `rate_limit` covers share one rate limiter; TCP is never limited.
+    UDP is answered in batches (`batch.py`) unless `batch` is False or the system cannot.
     """
 
-    def __init__(self, responder: Responder, rate_limit: RateLimit | None = None) -> None:
+    def __init__(self, responder: Responder, rate_limit: RateLimit | None = None,
+                 batch: bool = True) -> None:
         self.responder = responder
         self.rate_limit = rate_limit if rate_limit is not None else RateLimit()
         self.limiter: RateLimiter | None = None
+        self.batching = batch and batching_available()
+        self.batched: list[BatchedUdp] = []
         self.transports: list[asyncio.BaseTransport] = []
         self.servers: list[asyncio.base_events.Server] = []
         self.addresses: list[tuple[str, int]] = []
@@ -418,25 +424,39 @@ class DnsServer:
         for udp, tcp in sockets:
             host, port = udp.getsockname()[:2]
             counts = Listener(host, port)
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda host=host, counts=counts: self._udp_protocol(host, counts), sock=udp
-            )
-            self.transports.append(transport)
+            limiter = self._limiter(host)
+            if self.batching:
+                self.batched.append(
+                    BatchedUdp(udp, self.responder, counts) if limiter is None else
+                    RateLimitedBatchedUdp(udp, self.responder, counts, limiter))
+            else:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda counts=counts, limiter=limiter: self._udp_protocol(counts, limiter),
+                    sock=udp)
+                self.transports.append(transport)
             self.servers.append(await asyncio.start_server(
                 functools.partial(connections.handle, listener=counts), sock=tcp,
                 backlog=LISTEN_BACKLOG))
             self.addresses.append((host, port))
             self.listeners.append(counts)
 
-    def _udp_protocol(self, host: str, counts: Listener) -> UdpProtocol:
+    def _limiter(self, host: str) -> RateLimiter | None:
+        """The rate limiter of a UDP listener on `host`, shared by all; None: no limit."""
         rate = self.rate_limit.rate_for(host)
         if not rate:
-            return UdpProtocol(self.responder, counts)
+            return None
         if self.limiter is None:
             self.limiter = RateLimiter(rate, self.rate_limit.slip, self.rate_limit.window)
-        return RateLimitedUdpProtocol(self.responder, counts, self.limiter)
+        return self.limiter
+
+    def _udp_protocol(self, counts: Listener, limiter: RateLimiter | None) -> UdpProtocol:
+        if limiter is None:
+            return UdpProtocol(self.responder, counts)
+        return RateLimitedUdpProtocol(self.responder, counts, limiter)
 
     async def close(self) -> None:
+        for batched in self.batched:
+            batched.close()
         for transport in self.transports:
             transport.close()
         for server in self.servers:
@@ -532,7 +552,7 @@ async def serve(
     responder = Responder(zone, query_log, forwarder_for(config), recursion, transfers,
                           counting=bool(config.metrics),
                           autopath=Autopath(config.host_search) if config.autopath else None)
-    server = DnsServer(responder, config.rate_limit)
+    server = DnsServer(responder, config.rate_limit, config.batch)
     await server.start(sockets if sockets is not None else bind_all(config.listen))
     if transfers is not None:
         transfers.start()
@@ -571,8 +591,11 @@ async def serve(
         loop.add_signal_handler(signal.SIGHUP, reload_all)
         watching = asyncio.ensure_future(workers.watch())
     where = ", ".join(format_address(h, p) for h, p in server.addresses)
+    if config.batch and not server.batching:
+        log.info("no recvmmsg/sendmmsg here: UDP is answered one datagram at a time")
     if worker:
-        log.debug("worker %d (pid %d) serving on %s", worker, os.getpid(), where)
+        log.debug("worker %d (pid %d) serving on %s, UDP %s", worker, os.getpid(), where,
+                  "in batches" if server.batching else "one datagram at a time")
     else:
         _log_forwarding(config, recursion)
         stats = zone.stats

@@ -1,7 +1,8 @@
 """Response rate limiting over real UDP: floods from one prefix are cut, with slips.
 
 Loopback listeners have no limit unless asked, so every server here asks for one; the
-flooding client and the innocent one sit in different /24s of 127.0.0.0/8.
+flooding client and the innocent one sit in different /24s of 127.0.0.0/8. Each limited
+server runs once with UDP in batches (the default) and once with `--no-batch`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,18 @@ import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
+import pytest
 
 from tests.conftest import EXAMPLES, ServerProcess
 
 NAME = "headless1.default.svc.cluster.local"
 RRL = ("--rrl-responses-per-second", "5", "--rrl-slip", "2", "--rrl-window", "5")
+
+
+@pytest.fixture(params=["--batch", "--no-batch"])
+def udp_path(request: pytest.FixtureRequest) -> str:
+    """How the server reads UDP: in batches, or one datagram at a time."""
+    return str(request.param)
 
 
 def flood(server: ServerProcess, source: str, names: list[str]) -> list[dns.message.Message]:
@@ -37,8 +45,9 @@ def flood(server: ServerProcess, source: str, names: list[str]) -> list[dns.mess
             return replies
 
 
-def test_a_flood_is_limited_with_every_second_suppressed_reply_slipped(start_server) -> None:
-    server = start_server("--manifests", str(EXAMPLES), *RRL)
+def test_a_flood_is_limited_with_every_second_suppressed_reply_slipped(start_server,
+                                                                       udp_path) -> None:
+    server = start_server("--manifests", str(EXAMPLES), *RRL, udp_path)
     replies = flood(server, "127.0.5.9", [NAME] * 100)
     full = [r for r in replies if not r.flags & dns.flags.TC]
     slipped = [r for r in replies if r.flags & dns.flags.TC]
@@ -53,8 +62,8 @@ def test_a_flood_is_limited_with_every_second_suppressed_reply_slipped(start_ser
     assert len(flood(server, "127.0.6.9", [NAME])[0].answer) == 1
 
 
-def test_nxdomain_floods_share_one_allowance(start_server) -> None:
-    server = start_server("--manifests", str(EXAMPLES), *RRL, "--rrl-slip", "0")
+def test_nxdomain_floods_share_one_allowance(start_server, udp_path) -> None:
+    server = start_server("--manifests", str(EXAMPLES), *RRL, "--rrl-slip", "0", udp_path)
     names = [f"random{i}.default.svc.cluster.local" for i in range(60)]
     replies = flood(server, "127.0.7.9", names)
     assert 5 <= len(replies) <= 8  # slip 0: the rest is dropped
@@ -66,14 +75,15 @@ def test_loopback_listener_is_not_limited_by_default(example_server: ServerProce
     assert len(replies) == 100 and all(r.answer for r in replies)
 
 
-def test_rate_limit_zero_turns_it_off(start_server) -> None:
-    server = start_server("--manifests", str(EXAMPLES), "--rrl-responses-per-second", "0")
+def test_rate_limit_zero_turns_it_off(start_server, udp_path) -> None:
+    server = start_server("--manifests", str(EXAMPLES), "--rrl-responses-per-second", "0",
+                          udp_path)
     assert len(flood(server, "127.0.9.9", [NAME] * 50)) == 50
 
 
-def test_flooded_client_recovers_after_the_window(start_server) -> None:
+def test_flooded_client_recovers_after_the_window(start_server, udp_path) -> None:
     server = start_server("--manifests", str(EXAMPLES), "--rrl-responses-per-second", "5",
-                          "--rrl-window", "1", "--rrl-slip", "0")
+                          "--rrl-window", "1", "--rrl-slip", "0", udp_path)
     assert len(flood(server, "127.0.10.9", [NAME] * 50)) < 10
     time.sleep(1.8)  # the debt is at most one window of responses: 1 s, then 3 more
     assert len(flood(server, "127.0.10.9", [NAME] * 3)) == 3

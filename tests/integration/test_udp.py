@@ -1,0 +1,288 @@
+"""UDP over real sockets, both ways the server reads it: in batches (`batch.py`, the
+default) and one datagram at a time (`udp.py`, `--no-batch`). Every test runs on both.
+
+The stored-reply property tests of tests/test_packed.py run here through the sockets, and
+batches are made on purpose: the server's event loop is held still while a client sends,
+so the next wake-up finds every datagram at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dns.message
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clusterdns.ops.metrics import Listener
+from clusterdns.ops.querylog import QueryLog
+from clusterdns.serve.batch import BatchedUdp
+from clusterdns.serve.server import Responder
+from clusterdns.source.model import Cluster
+from clusterdns.zone import build as zone
+from clusterdns.zone.settings import ZoneSettings
+from tests.conftest import ServerProcess
+from tests.strategies import clusters
+from tests.test_packed import (
+    FIXTURE_NAMES,
+    FIXTURE_ZONE,
+    PEER,
+    TYPES,
+    edns_sizes,
+    flips,
+    odd_packets,
+    query,
+    respell,
+    same_message,
+)
+from tests.threaded_server import LoopThread, ThreadedServer, threaded_server
+
+PATHS = {"batched": True, "datagram": False}
+HIT_NAMES = ["web.shop.svc.cluster.local", "api.shop.svc.cluster.local",
+             "_http._tcp.web.shop.svc.cluster.local"]
+
+
+@pytest.fixture(scope="module", params=PATHS.values(), ids=PATHS.keys())
+def fixture_server(request: pytest.FixtureRequest) -> Iterator[ThreadedServer]:
+    """A server on the fixture zone for the whole module, one per UDP path."""
+    with threaded_server(Responder(FIXTURE_ZONE), batch=request.param) as server:
+        yield server
+
+
+def slow_path(built: zone.Zone, data: bytes) -> bytes | None:
+    """The reply the slow path makes for `data`, from a responder that stores nothing yet."""
+    reply = Responder(built).compute(data, PEER, False)
+    assert reply is None or isinstance(reply, bytes)
+    return reply
+
+
+def same_reply(got: bytes, expected: bytes) -> None:
+    """`same_message` where the reply has a question; a bare header must match byte for byte."""
+    if len(expected) > 12:
+        same_message(got, expected)
+    else:
+        assert got == expected
+
+
+def check_over_udp(server: ThreadedServer, built: zone.Zone, name: str, rdtype: str,
+                   flips1: list[bool], flips2: list[bool], payload: int | None, rd: bool,
+                   cd: bool) -> None:
+    """Ask `name` in one spelling, in another, and in the first again: every reply must be
+    the slow path's with the asker's ID and case. The last is a fast-path hit (counted in
+    `udp_hits`) exactly when its bytes are in the exact table of stored replies."""
+    edns = None if payload is None else 0
+    asked = [query(respell(name, flips), rdtype, ident, edns, payload or 1232, rd, cd)
+             for flips, ident in ((flips1, 1), (flips2, 0xBEEF), (flips1, 0xCAFE))]
+    counts = server.server.listeners[0]
+    for number, packet in enumerate(asked):
+        stored = packet[2:] in server.responder.packed.udp_exact
+        hits = counts.udp_hits
+        reply = server.ask(packet)
+        same_message(reply, slow_path(built, packet) or b"")
+        end = packet.index(b"\x00", 12)
+        assert reply[:2] == packet[:2] and reply[12:end] == packet[12:end]
+        if number == 2:
+            assert counts.udp_hits == hits + stored
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(FIXTURE_NAMES), rdtype=st.sampled_from(TYPES), flips1=flips,
+       flips2=flips, payload=edns_sizes, rd=st.booleans(), cd=st.booleans())
+def test_fixture_zone_over_udp_matches_the_slow_path(
+    fixture_server: ThreadedServer, name: str, rdtype: str, flips1: list[bool],
+    flips2: list[bool], payload: int | None, rd: bool, cd: bool,
+) -> None:
+    check_over_udp(fixture_server, FIXTURE_ZONE, name, rdtype, flips1, flips2, payload, rd, cd)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cluster=clusters(), data=st.data(), pods=st.sampled_from(["insecure", "verified"]))
+def test_generated_zones_over_udp_match_the_slow_path(
+    fixture_server: ThreadedServer, cluster: Cluster, data: st.DataObject, pods: str
+) -> None:
+    """Each example swaps its zone in as a reload does: the next batch must see it."""
+    built = zone.build(cluster, ZoneSettings(pods=pods), serial=1)
+    fixture_server.call(fixture_server.responder.swap, built)
+    try:
+        names = sorted(built.nodes) + [
+            f"{zone.dashed(ip)}.default.pod.cluster.local." for p in cluster.pods for ip in p.ips
+        ] + ["missing.default.svc.cluster.local."]
+        for _ in range(4):
+            check_over_udp(fixture_server, built, data.draw(st.sampled_from(names)),
+                           data.draw(st.sampled_from(TYPES)), data.draw(flips),
+                           data.draw(flips), data.draw(edns_sizes), True, False)
+    finally:
+        fixture_server.call(fixture_server.responder.swap, FIXTURE_ZONE)
+
+
+def with_id(packet: bytes, ident: int) -> bytes:
+    return struct.pack("!H", ident) + packet[2:]
+
+
+def mixed_batch() -> list[tuple[bytes, bool]]:
+    """Packets of every sort, each with its own ID, and whether the batch loop answers it
+    from the stored replies (once HIT_NAMES have been asked): hits, another spelling of
+    one (stored too, but answered by `Responder.respond`), in-zone misses, a name outside
+    the zone, malformed packets, a response (QR=1) and a runt, both dropped."""
+    packets = [(query(name, "A", 0, None), True) for name in HIT_NAMES]
+    packets += [(query(respell(HIT_NAMES[0], [True] * 5), "A", 0, None), False),
+                (query("nothing.shop.svc.cluster.local", "A", 0, None), False),
+                (query("web.shop.svc.cluster.local", "AAAA", 0, 1232), False),
+                (query("example.org", "A", 0, None), False),
+                *((packet, False) for _, packet in odd_packets()),
+                (b"\x00\x01\x02", False),
+                (query(HIT_NAMES[1], "A", 0, None), True)]
+    return [(with_id(packet, 100 + i), hit) for i, (packet, hit) in enumerate(packets)]
+
+
+@pytest.mark.parametrize("batch", PATHS.values(), ids=PATHS.keys())
+def test_a_batch_mixing_hits_misses_and_bad_packets_answers_each_in_order(batch: bool
+                                                                          ) -> None:
+    with threaded_server(Responder(FIXTURE_ZONE), batch) as server:
+        for name in HIT_NAMES:
+            server.ask(query(name, "A", 1, None))
+        clients = [server.client(), server.client()]
+        sent: list[list[bytes]] = [[], []]
+        batch_packets = mixed_batch()
+        counts = server.server.listeners[0]
+        hits_before = counts.udp_hits
+        with server.held():  # one wake-up reads all of them
+            for number, (packet, _) in enumerate(batch_packets * 2):
+                client = number % 2  # the two clients' packets interleave
+                clients[client].sendto(packet, server.address)
+                sent[client].append(packet)
+        for client, packets in zip(clients, sent, strict=True):
+            expected = [(p, reply) for p in packets if (reply := slow_path(FIXTURE_ZONE, p))]
+            replies = [client.recv(65535) for _ in expected]
+            if batch and client is clients[0]:
+                # Counted before the batch's first reply left: all in one batch.
+                assert counts.udp_hits - hits_before == 2 * sum(hit for _, hit in batch_packets)
+            assert [r[:2] for r in replies] == [p[:2] for p, _ in expected]  # in order
+            for reply, (_, wanted) in zip(replies, expected, strict=True):
+                same_reply(reply, wanted)
+            client.settimeout(0.2)
+            with pytest.raises(TimeoutError):  # nothing for the dropped ones, nothing twice
+                client.recv(65535)
+            client.close()
+
+
+def test_replies_the_socket_refuses_wait_and_leave_in_order() -> None:
+    """EAGAIN for real: a datagram socket whose peer does not read fills up. A UDP socket
+    on loopback never does (Linux frees a loopback packet's send-buffer charge as it is
+    transmitted), so the batched path serves one end of a Unix datagram pair here, with
+    the smallest send buffer, while the other end sends 300 stored-reply questions and
+    reads nothing until the server is seen holding replies back."""
+    responder = Responder(FIXTURE_ZONE)
+    for name in HIT_NAMES:
+        responder.respond(query(name, "A", 1, None), PEER, False)
+    packets = [query(HIT_NAMES[i % len(HIT_NAMES)], "A", i, None) for i in range(300)]
+    server_end, client_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server_end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1)
+    server_end.setblocking(False)
+    client_end.settimeout(5)
+    loop = LoopThread()
+    batched = loop.call(BatchedUdp, server_end, responder, Listener("127.0.0.1", 0))
+    sender = threading.Thread(target=lambda: [client_end.send(p) for p in packets])
+    try:
+        sender.start()
+        deadline = time.monotonic() + 5
+        while not batched.waiting and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert batched.waiting, "the socket never refused a reply"
+        replies = [client_end.recv(65535) for _ in packets]
+        assert [r[:2] for r in replies] == [p[:2] for p in packets]  # none lost, in order
+        for reply, packet in zip(replies, packets, strict=True):
+            same_message(reply, slow_path(FIXTURE_ZONE, packet) or b"")
+        assert batched.waiting == 0
+    finally:
+        sender.join(5)
+        loop.call(batched.close)
+        loop.close()
+        client_end.close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+@pytest.mark.parametrize("batch", PATHS.values(), ids=PATHS.keys())
+def test_the_slow_path_sees_the_client_address(batch: bool, host: str) -> None:
+    """The batched path reads the sender from the raw socket address: it must be what
+    Python's socket module gives (the query log shows it, rate limiting counts by it)."""
+    read_end, write_end = os.pipe()
+    query_log = QueryLog(fd=write_end)
+    query_log.start()
+    try:
+        server = ThreadedServer(Responder(FIXTURE_ZONE, query_log), batch, host)
+    except OSError:
+        pytest.skip(f"no {host} here")
+    try:
+        with server.client() as client:
+            client.sendto(query(HIT_NAMES[0], "A", 7, None), server.address)
+            assert client.recv(65535)[:2] == b"\x00\x07"
+            port = client.getsockname()[1]
+        line = os.read(read_end, 4096).decode()
+        remote = f"[{host}]" if ":" in host else host
+        assert line.startswith(f"[INFO] {remote}:{port} - 7 "), line
+    finally:
+        server.close()
+        query_log.close()
+        os.close(read_end)
+        os.close(write_end)
+
+
+SERVICE = ("apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default}}\n"
+           "spec: {{clusterIP: 10.96.5.{}, ports: [{{port: 80}}]}}\n")
+
+
+@pytest.mark.parametrize("flag", ["--batch", "--no-batch"])
+def test_reloads_under_a_batch_load_lose_no_query(
+        start_server: Callable[..., ServerProcess], tmp_path: Path, flag: str) -> None:
+    """Bursts of 100 questions back to back, answered in batches, while SIGHUP reloads
+    an edited manifest three times: every question gets its one reply, old or new."""
+    manifest = tmp_path / "web.yaml"
+    manifest.write_text(SERVICE.format(0))
+    server = start_server("--manifests", str(tmp_path), "--no-watch", flag)
+    asked = answered = 0
+    seen: set[str] = set()
+
+    def burst(sock: socket.socket) -> None:
+        nonlocal asked, answered
+        for i in range(100):
+            message = dns.message.make_query("web.default.svc.cluster.local.", "A")
+            message.id = (asked + i) & 0xFFFF
+            sock.sendto(message.to_wire(), (server.host, server.port))
+        asked += 100
+        for _ in range(100):
+            reply = dns.message.from_wire(sock.recv(4096))
+            answered += 1
+            seen.update(rdata.address for rrset in reply.answer for rdata in rrset)
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        for reload in range(1, 4):
+            manifest.write_text(SERVICE.format(reload))
+            server.proc.send_signal(signal.SIGHUP)
+            bursts = 0
+            while len(server.lines_matching("reload: services")) < reload and bursts < 300:
+                burst(sock)
+                bursts += 1
+            for _ in range(5):  # answered by the new zone
+                burst(sock)
+    assert len(server.lines_matching("reload: services")) == 3, server.log
+    assert answered == asked
+    assert {"10.96.5.1", "10.96.5.2", "10.96.5.3"} <= seen <= {
+        "10.96.5.0", "10.96.5.1", "10.96.5.2", "10.96.5.3"}
+
+
+def test_workers_each_answer_in_batches(start_server: Callable[..., ServerProcess],
+                                        tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(SERVICE.format(1))
+    server = start_server("--manifests", str(tmp_path), "--workers", "2", "--no-watch", "-v")
+    assert "UDP in batches" in server.wait_for_log(r"worker 1 \(pid \d+\) serving")
+    assert server.query("web.default.svc.cluster.local").answer
