@@ -153,9 +153,10 @@ class Server(Process):
         super().__init__(name, argv, log)
         self.port = port
 
-    def wait_ready(self, probe: str, timeout: float = 60.0) -> float:
-        """Seconds until `probe` gets an A answer; the benchmark must not load a server
-        that is still reading its manifests."""
+    def wait_ready(self, probe: str, timeout: float = 60.0, answered: bool = True) -> float:
+        """Seconds until `probe` gets an A answer (any NOERROR reply if not `answered`,
+        for the echo control); the benchmark must not load a server still reading its
+        manifests."""
         start = time.monotonic()
         while time.monotonic() - start < timeout:
             if self.popen.poll() is not None:
@@ -163,7 +164,7 @@ class Server(Process):
                                    f"{self.log_tail()}")
             with contextlib.suppress(OSError, dnslib.DNSError):
                 rcode, found = answers(self.port, probe, timeout=0.2)
-                if rcode == 0 and found:
+                if rcode == 0 and (found or not answered):
                     return time.monotonic() - start
             time.sleep(0.05)
         raise RuntimeError(f"{self.name} did not answer {probe} within {timeout:.0f} s:\n"
