@@ -46,6 +46,9 @@ PROTOCOLS = ("TCP", "UDP", "SCTP")
 # RFC 1035 labels for Service names, RFC 1123 labels for the rest (as the API server checks).
 _RFC1035_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 _RFC1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# An IPv4 address as `ipaddress` writes it (no leading zeros): read back unchanged.
+_CANONICAL_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 _RFC1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\Z")
 # An Ingress or Gateway API hostname: RFC 1123 labels, a lone `*` allowed as the first.
 _HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
@@ -170,6 +173,8 @@ def _list(doc: Doc, obj: Mapping[str, Any], key: str, path: str) -> list[Any]:
 
 
 def _ip(doc: Doc, value: Any, path: str, family: int | None = None) -> str | None:
+    if family != 6 and isinstance(value, str) and _CANONICAL_IPV4.fullmatch(value):
+        return value  # what `ipaddress` gives back for it, at a tenth of the cost
     try:
         address = ipaddress.ip_address(value if isinstance(value, str) else "")
     except ValueError:
