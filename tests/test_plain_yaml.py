@@ -165,3 +165,10 @@ def test_the_plain_manifests_of_a_big_folder_are_all_read_fast() -> None:
                              "metadata": {"name": "web", "labels": {"app": "web"}},
                              "spec": {"ports": [{"name": "http", "port": 80}]}}]
     assert check("# only a comment\n") == [] and check("---\n# nothing\n") == [None]
+
+
+def test_nesting_deeper_than_python_recurses_is_left_to_pyyaml() -> None:
+    deep = "- " * 5000 + "a\n"
+    assert check(deep) is None
+    with pytest.raises(yaml.YAMLError, match="nesting depth"):  # libyaml's own limit
+        documents.load_yaml(deep)

@@ -5,7 +5,8 @@ of a big folder's start-up; a manifest is nearly always the simplest YAML there 
 `key: value` lines, `- ` items, indentation, comments. This reads exactly that, line by
 line, and gives up (None) on anything else, so PyYAML reads it instead: tabs, carriage
 returns, characters outside printable ASCII, flow collections, anchors, aliases, tags,
-block and multi-line scalars, escapes, merge keys, directives and document ends.
+block and multi-line scalars, escapes, merge keys, directives, document ends, and
+nesting deeper than Python recurses.
 
 Scalars mean what they mean to `documents.KubernetesLoader`: a plain scalar's type comes
 from that loader's own resolver and constructor (YAML 1.1's `yes`, `0o17`, `1:20`, dates,
@@ -108,7 +109,7 @@ class PlainReader:
             return [None] if started else []
         try:
             value, end = self._node(content, 0, content[0][0])
-        except _NotPlain:
+        except (_NotPlain, RecursionError):  # PyYAML says what is wrong with it
             return None
         return [value] if end == len(content) else None
 
