@@ -31,9 +31,10 @@ _DOCUMENT_START = re.compile(r"---(?: |$)")
 _STR = "tag:yaml.org,2002:str"
 _UNSEEN = object()
 _RECENT = 4096  # plain scalars remembered with their values
-# A key this reader takes: a plain scalar without indicators, colons, comments or flow
-# characters, and without trailing blanks (the line is already stripped of leading ones).
-_KEY = re.compile(r"[^-\[\]{},&*!|>'\"%@`?:# ][^:#,\[\]{}]*(?<! )")
+# A `key: value` or `key:` line this reader takes: the key a plain scalar without
+# indicators, colons, comments or flow characters, and without trailing blanks (the line
+# is already stripped of leading ones and trailing ones).
+_KEY_LINE = re.compile(r"([^-\[\]{},&*!|>'\"%@`?:# ][^:#,\[\]{}]*)(?<! ):(?: +(.*))?")
 
 
 class _NotPlain(Exception):
@@ -131,7 +132,7 @@ class PlainReader:
                 raise _NotPlain
             rest = text[2:].lstrip(" ")
             column = indent + len(text) - len(rest)
-            if rest.startswith("- ") or _key_end(rest) >= 0:
+            if rest.startswith("- ") or _KEY_LINE.fullmatch(rest):
                 lines[i] = (column, rest)  # a compact nested node: it starts here
                 value, i = self._node(lines, i, column)
             else:
@@ -147,13 +148,13 @@ class PlainReader:
             at, text = lines[i]
             if at < indent:
                 break
-            end = _key_end(text)
-            if at > indent or end < 0:
+            line = _KEY_LINE.fullmatch(text)
+            if at > indent or line is None or len(line[1]) > _MAX_KEY:
                 raise _NotPlain
-            key = self._key(text[:end])
-            rest = text[end + 1:].lstrip(" ")
+            key = self._scalars.value(line[1])
+            rest = line[2]
             i += 1
-            if rest and not rest.startswith("#"):
+            if rest and rest[0] != "#":
                 value = self._scalar(rest)  # a line deeper next ends the reading
             elif i < len(lines) and (lines[i][0] > indent or (
                     lines[i][0] == indent and lines[i][1].startswith("- "))):
@@ -162,11 +163,6 @@ class PlainReader:
                 value = None
             mapping[key] = value
         return mapping, i
-
-    def _key(self, text: str) -> Any:
-        if len(text) > _MAX_KEY or not _KEY.fullmatch(text):
-            raise _NotPlain
-        return self._scalars.value(text)
 
     def _scalar(self, text: str) -> Any:
         first = text[0]
@@ -185,13 +181,3 @@ class PlainReader:
             raise _NotPlain
         return self._scalars.value(text)
 
-
-def _key_end(text: str) -> int:
-    """Where the `:` ending a `key: value` or `key:` line is; -1 when it is no such line.
-
-    What comes before it may still be no key this reader takes (`_key` checks).
-    """
-    end = text.find(": ")
-    if end < 0 and text.endswith(":"):
-        end = len(text) - 1
-    return end
