@@ -20,7 +20,11 @@ To a client, and to the metrics, it is the datagram protocol of `udp.py`:
   socket refused waits, in order, until it is writable, and nothing new is read until
   it is out.
 
-The system calls go through ctypes over the C library: no compiler at install time.
+The system calls go through ctypes over the C library, so nothing is compiled at install
+time. Profiled at saturation, the batched server spends most of its time in the kernel's
+sendmmsg, recvmmsg and epoll and under a tenth in Python: a loop in C would save little
+of it (more at a fixed 50k q/s, where a wake-up finds about five queries and the
+per-batch cost of the two ctypes calls and this module's loop counts for more).
 """
 
 from __future__ import annotations
