@@ -19,11 +19,9 @@ log = logging.getLogger(__name__)
 
 
 class Responder(tcp.Responder, Protocol):
-    """What the UDP paths need of `server.Responder`: its stored replies besides `respond`,
-    and the count of them the batched path sent."""
+    """What the UDP paths need of `server.Responder`: its stored replies besides `respond`."""
 
     packed: PackedAnswers
-    udp_hits: int
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
