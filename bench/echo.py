@@ -16,7 +16,7 @@ from typing import Any
 
 import uvloop
 
-from clusterdns.serve.server import bind_sockets
+from clusterdns.serve.sockets import bind_sockets
 
 
 class Echo(asyncio.DatagramProtocol):

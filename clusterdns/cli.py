@@ -484,8 +484,8 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
     """Serve the cluster zone built from the manifests."""
     from .ops import http
     from .serve.reload import collector_paused
-    from .serve.server import ListenError
     from .serve.server import run as run_server
+    from .serve.sockets import ListenError
 
     addresses = tuple(dict.fromkeys(a for v in listen for a in parse_addresses(v))) or (
         DEFAULT_LISTEN,)
@@ -748,7 +748,7 @@ def explain(question: tuple[str, ...], manifest_paths: tuple[str, ...],
     A running server says the same to loopback clients: ask it for TXT records of
     NAME[.TYPE].explain.clusterdns.
     """
-    from .serve.server import format_address
+    from .serve.sockets import format_address
     from .zone.explain import explain as explained
 
     name, rest = question[0], list(question[1:])

@@ -8,7 +8,7 @@ import dns.rdatatype
 import pytest
 
 from clusterdns.serve import debugname
-from clusterdns.serve.server import Responder
+from clusterdns.serve.responder import Responder
 from clusterdns.source import manifests
 from clusterdns.zone import build as zones
 from clusterdns.zone.explain import explain

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from clusterdns.serve import wire
 from clusterdns.serve.packed import PackedAnswers
-from clusterdns.serve.server import Responder
+from clusterdns.serve.responder import Responder
 from clusterdns.source import manifests
 from clusterdns.source.model import (
     Cluster,

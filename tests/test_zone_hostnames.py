@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from clusterdns.serve.server import Responder
+from clusterdns.serve.responder import Responder
 from clusterdns.source import manifests
 from clusterdns.source.hostnames import HostnameOptions
 from clusterdns.source.model import Cluster, HostnameClaim, Service

@@ -17,8 +17,10 @@ from typing import Any, TypeVar
 
 import uvloop
 
+from clusterdns.serve.responder import Responder
 from clusterdns.serve.rrl import RateLimit
-from clusterdns.serve.server import DnsServer, Responder, bind_all
+from clusterdns.serve.server import DnsServer
+from clusterdns.serve.sockets import bind_all
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ import dns.rcode
 import pytest
 
 from clusterdns import snapshot
-from clusterdns.serve.server import Responder
+from clusterdns.serve.responder import Responder
 from clusterdns.source.manifests import LoadOptions
 from clusterdns.source.state import State
 from clusterdns.zone.settings import ZoneSettings

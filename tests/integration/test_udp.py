@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from clusterdns.ops.metrics import Listener
 from clusterdns.ops.querylog import QueryLog
 from clusterdns.serve.batch import BatchedUdp
-from clusterdns.serve.server import Responder
+from clusterdns.serve.responder import Responder
 from clusterdns.source.model import Cluster
 from clusterdns.zone import build as zone
 from clusterdns.zone.settings import ZoneSettings

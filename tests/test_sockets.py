@@ -8,28 +8,28 @@ from pathlib import Path
 
 import pytest
 
-from clusterdns.serve import server
+from clusterdns.serve import sockets
 
 
 def test_udp_receive_buffer_is_the_four_mib_asked_for() -> None:
     """Bursts past ~200 queries in flight overflow the default 208 KiB; as root the buffer
     is forced (SO_RCVBUFFORCE), otherwise it is whatever net.core.rmem_max allows."""
-    udp, tcp = server.bind_sockets("127.0.0.1", 0)
+    udp, tcp = sockets.bind_sockets("127.0.0.1", 0)
     try:
         granted = udp.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)  # the kernel doubles it
     finally:
         udp.close()
         tcp.close()
     if os.geteuid() == 0:
-        assert granted >= 2 * server.UDP_RECEIVE_BUFFER
+        assert granted >= 2 * sockets.UDP_RECEIVE_BUFFER
     else:
         with open("/proc/sys/net/core/rmem_max") as limit:
             cap = int(limit.read())
-        assert granted >= 2 * min(server.UDP_RECEIVE_BUFFER, cap)
+        assert granted >= 2 * min(sockets.UDP_RECEIVE_BUFFER, cap)
 
 
 def test_udp_and_tcp_share_one_port() -> None:
-    udp, tcp = server.bind_sockets("127.0.0.1", 0)
+    udp, tcp = sockets.bind_sockets("127.0.0.1", 0)
     try:
         assert udp.getsockname() == tcp.getsockname()
     finally:
@@ -51,12 +51,12 @@ def _open_sockets() -> set[str]:
 
 
 def test_bind_all_is_all_or_nothing() -> None:
-    taken_udp, taken_tcp = server.bind_sockets("127.0.0.1", 0)
+    taken_udp, taken_tcp = sockets.bind_sockets("127.0.0.1", 0)
     port = taken_udp.getsockname()[1]
     try:
         before = _open_sockets()
-        with pytest.raises(server.ListenError) as failure:
-            server.bind_all((("127.0.0.1", 0), ("127.0.0.1", port)))
+        with pytest.raises(sockets.ListenError) as failure:
+            sockets.bind_all((("127.0.0.1", 0), ("127.0.0.1", port)))
         assert (failure.value.host, failure.value.port) == ("127.0.0.1", port)
         assert _open_sockets() == before  # the first address's pair was closed again
     finally:
