@@ -162,3 +162,15 @@ def test_split_cuts_at_every_document_start_and_nowhere_else(text: str) -> None:
 def test_yaml_errors_are_reported_not_raised() -> None:
     with pytest.raises(yaml.YAMLError):
         documents.load_yaml("a: [\n")
+
+
+def test_a_large_document_reads_the_same_and_its_tree_is_taken_apart() -> None:
+    # Flow style, so the plain-YAML reader declines it and PyYAML composes a node tree.
+    entries = ", ".join(f"{{ip: 10.0.{i // 250}.{i % 250}, hostname: h{i}}}"
+                        for i in range(1_000))
+    text = f"kind: Endpoints\nsubsets: [{{addresses: [{entries}]}}]\n---\nkind: Pod\n"
+    assert documents._load_large(text) == list(yaml.load_all(text, Loader=yaml.CSafeLoader))
+    node = yaml.compose("a: [x, {b: c}]")
+    inner = node.value[0][1]
+    documents._release([node])
+    assert node.value is None and inner.value is None  # emptied, children first

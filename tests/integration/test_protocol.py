@@ -63,16 +63,21 @@ def test_zone_transfer_is_refused(example_server: ServerProcess) -> None:
     assert reply.rcode() == dns.rcode.REFUSED
 
 
-@pytest.mark.parametrize("data", [
-    b"", b"\x01", b"\x00" * 12, b"\xff" * 40,
-    struct.pack("!HHHHHH", 9, 0x0100, 1, 0, 0, 0) + b"\x3fabc",
-    struct.pack("!HHHHHH", 9, 0x0100, 1, 0, 0, 0) + b"\xc0\x0c\x00\x01\x00\x01",  # pointer loop
+@pytest.mark.parametrize(("data", "answered"), [
+    (b"", False), (b"\x01", False),  # shorter than a header: nothing to answer
+    (b"\xff" * 40, False),  # QR set: a reply, never answered
+    (b"\x00" * 12, True),  # a query with no question
+    (struct.pack("!HHHHHH", 9, 0x0100, 1, 0, 0, 0) + b"\x3fabc", True),  # label past the end
+    (struct.pack("!HHHHHH", 9, 0x0100, 1, 0, 0, 0) + b"\xc0\x0c\x00\x01\x00\x01", True),  # loop
 ])
-def test_malformed_packets_never_stop_the_server(example_server: ServerProcess,
-                                                 data: bytes) -> None:
+def test_malformed_packets_get_formerr_or_nothing_on_purpose(
+        example_server: ServerProcess, data: bytes, answered: bool) -> None:
     reply = send_udp(example_server, data, timeout=0.3)
-    if reply is not None:
+    if answered:
+        assert reply is not None and reply[:2] == data[:2]
         assert dns.message.from_wire(reply, question_only=True).rcode() == dns.rcode.FORMERR
+    else:
+        assert reply is None
     assert udp(example_server, dns.message.make_query(
         "service1.default.svc.cluster.local", "A")).answer
 
