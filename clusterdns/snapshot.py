@@ -67,10 +67,7 @@ def take(paths: Iterable[str | Path], options: LoadOptions, settings: ZoneSettin
     kept = replace(state, addresses=loaded.addresses)
     if previous is not None and cluster == previous_cluster:
         return Snapshot(loaded, warnings, None, kept)
-    # The claimed hostnames are content too, though the state module's digest predates
-    # them: sorted, since path order only breaks ties, already settled in the claims.
-    digest = states.content_digest(cluster, (settings, sorted(map(repr, cluster.hostnames)),
-                                             cluster.external_zone))
+    digest = states.content_digest(cluster, settings)
     known = number(kept, digest, loaded.newest_change)
     built = zones.build(cluster, settings, serial=known.serial, previous=previous)
     return Snapshot(loaded, warnings, built, known)

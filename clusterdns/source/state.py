@@ -115,9 +115,10 @@ def next_serial(state: State, digest: str, newest_change: int) -> int:
 
 def content_digest(cluster: Cluster, settings: object) -> str:
     """A digest of everything a zone is built from, independent of file order."""
-    parts = sorted(map(repr, (*cluster.services, *cluster.pods, *cluster.endpoints)))
+    parts = sorted(map(repr, (*cluster.services, *cluster.pods, *cluster.endpoints,
+                              *cluster.hostnames)))
     parts += sorted(cluster.namespaces)
-    parts.append(repr(settings))
+    parts += [cluster.external_zone, repr(settings)]
     return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
 
 
