@@ -179,8 +179,7 @@ class Responder:
         # With autopath a pod gets another answer for an NXDOMAIN below svc.<zone> than
         # other clients do, so such an answer is not stored for all of them.
         per_client = (self.autopath is not None and result.rcode == NXDOMAIN
-                      and query.qname.lower().rstrip(".").endswith(f".svc.{self.zone.origin}"
-                                                                  .rstrip(".")))
+                      and fqdn(query.qname).lower().endswith(f".svc.{self.zone.origin}"))
         if (not result.chase and not per_client and self.query_log is None
                 and self.packed.store(data, tcp, packed) and self.mix is not None and not tcp):
             self.mix.written(data, packed)

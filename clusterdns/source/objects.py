@@ -382,13 +382,12 @@ def _parse_workload(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any])
     spec = _mapping(doc, obj, "spec", "spec")
     template = _pod_template(doc, _mapping(doc, spec, "template", "spec.template"),
                              "spec.template", namespace)
-    replicas = 1 if kind not in ("Job", "DaemonSet") else 0
     service_name, first, indexed = "", 0, False
     if kind == "Job":
+        # As many pods at once as it may run, and no more than the completions it needs.
         parallelism = _count(doc, spec, "parallelism", "spec.parallelism", 1)
-        completions = spec.get("completions")
-        limit = _count(doc, spec, "completions", "spec.completions", parallelism)
-        replicas = min(parallelism, limit) if completions is not None else parallelism
+        replicas = min(parallelism, _count(doc, spec, "completions", "spec.completions",
+                                           parallelism))
         indexed = spec.get("completionMode") == "Indexed"
     elif kind == "DaemonSet":
         replicas = 1  # per node
