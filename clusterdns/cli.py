@@ -408,6 +408,22 @@ def _snapshot(paths: tuple[str, ...], options: LoadOptions, settings: ZoneSettin
     return snapshot.take(paths, options, settings, known, cache)
 
 
+def _served(paths: tuple[str, ...], domain: str, ttl: int, pods: str,
+            service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...], namespace: str,
+            nodes: int, max_file_size: int, state_file: str | None,
+            hostnames: HostnameOptions, strict: bool = False,
+            warn: bool = False) -> snapshot.Snapshot:
+    """What `serve` would serve from `paths` with these options, for the commands that
+    only read (check, records, explain, export); exits 1 on errors, as `_report` says."""
+    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size,
+                            hostnames)
+    settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods)
+    taken = _snapshot(paths, options, settings, _state_path(paths, state_file))
+    _report(taken, paths, strict, warn)
+    assert taken.zone is not None
+    return taken
+
+
 def _report(taken: snapshot.Snapshot, paths: tuple[str, ...], strict: bool = False,
             warn: bool = True) -> None:
     """Print errors, then warnings (errors too under `strict`); exit 1 on any error."""
@@ -555,20 +571,13 @@ def _install_uvloop() -> None:
 @click.option("--strict", is_flag=True, help="Count warnings as errors (for CI).")
 @_zone_options
 @_hostname_options
-def check(paths: tuple[str, ...], strict: bool, domain: str, ttl: int, pods: str,
-          service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...], namespace: str,
-          nodes: int, max_file_size: int, state_file: str | None,
-          hostnames: HostnameOptions) -> None:
+def check(paths: tuple[str, ...], strict: bool, **source: Any) -> None:
     """Validate manifests: every problem (exit 1), else what will be served (exit 0).
 
     Warnings (skipped documents, duplicates, names that will be NXDOMAIN) leave the exit
     status 0 unless --strict.
     """
-    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size,
-                            hostnames)
-    settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods)
-    taken = _snapshot(paths, options, settings, _state_path(paths, state_file))
-    _report(taken, paths, strict)
+    taken = _served(paths, strict=strict, warn=True, **source)
     click.echo(_kind_table(taken.loaded.counts))
     assert taken.zone is not None
     stats, cluster = taken.zone.stats, taken.loaded.cluster
@@ -594,19 +603,12 @@ def _kind_table(counts: dict[str, Any] | Any) -> str:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
 @_zone_options
 @_hostname_options
-def records(paths: tuple[str, ...], domain: str, ttl: int, pods: str,
-            service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...], namespace: str,
-            nodes: int, max_file_size: int, state_file: str | None,
-            hostnames: HostnameOptions) -> None:
+def records(paths: tuple[str, ...], **source: Any) -> None:
     """Print the zone the server would serve, one record a line, sorted.
 
     Records of pods made from workloads end in a comment naming the pod and its workload.
     """
-    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size,
-                            hostnames)
-    settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods)
-    taken = _snapshot(paths, options, settings, _state_path(paths, state_file))
-    _report(taken, paths, warn=False)
+    taken = _served(paths, **source)
     assert taken.zone is not None
     made = {}  # address or reverse name -> where the pod came from
     for pod in taken.loaded.cluster.pods:
@@ -738,10 +740,7 @@ def _cluster_dns(values: tuple[str, ...]) -> list[str]:
 @_zone_options
 @_hostname_options
 def explain(question: tuple[str, ...], manifest_paths: tuple[str, ...],
-            upstreams: tuple[str, ...], domain: str, ttl: int, pods: str,
-            service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...], namespace: str,
-            nodes: int, max_file_size: int, state_file: str | None,
-            hostnames: HostnameOptions) -> None:
+            upstreams: tuple[str, ...], **source: Any) -> None:
     """Say what serve would answer for NAME (type A unless TYPE is given), which file,
     document and object each record comes from, and why an empty answer is empty.
 
@@ -760,11 +759,7 @@ def explain(question: tuple[str, ...], manifest_paths: tuple[str, ...],
             raise click.BadParameter(f"{path!r} is neither a record type nor a manifest path",
                                      param_hint="NAME [TYPE] [DIR|FILE|-]...")
     paths = tuple(rest) + manifest_paths or ("manifests",)
-    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size,
-                            hostnames)
-    settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods)
-    taken = _snapshot(paths, options, settings, _state_path(paths, state_file))
-    _report(taken, paths, warn=False)
+    taken = _served(paths, **source)
     assert taken.zone is not None
     forward = [format_address(h, p) for h, p in _upstreams(upstreams, (DEFAULT_LISTEN,))]
     click.echo("\n".join(explained(taken.zone, name, qtype, forward).lines()))
@@ -779,16 +774,9 @@ def explain(question: tuple[str, ...], manifest_paths: tuple[str, ...],
                    "an /etc/hosts file for dnsmasq's addn-hosts or a container.")
 @_zone_options
 @_hostname_options
-def export_command(paths: tuple[str, ...], form: str, domain: str, ttl: int, pods: str,
-                   service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...],
-                   namespace: str, nodes: int, max_file_size: int,
-                   state_file: str | None, hostnames: HostnameOptions) -> None:
+def export_command(paths: tuple[str, ...], form: str, **source: Any) -> None:
     """Print the cluster zone as a zone file or as a hosts file."""
-    options = _load_options(service_cidrs, pod_cidrs, namespace, nodes, max_file_size,
-                            hostnames)
-    settings = ZoneSettings(domain=domain, ttl=ttl, pods=pods)
-    taken = _snapshot(paths, options, settings, _state_path(paths, state_file))
-    _report(taken, paths, warn=False)
+    taken = _served(paths, **source)
     assert taken.zone is not None
     text = export.zone_file(taken.zone) if form == "zone" else export.hosts_file(taken.zone)
     click.echo(text, nl=False)
