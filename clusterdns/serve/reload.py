@@ -219,22 +219,36 @@ def _retire(retired: list[Cluster | Zone | None], new: Cluster) -> ClusterChange
     old, zone = retired
     retired.clear()
     changes = compare(old if isinstance(old, Cluster) else Cluster(), new)
-    pieces: list[object] = []  # the records and addresses themselves, not their tuples:
-    if isinstance(zone, Zone):  # a tuple of 100,000 records would be one cascade again
-        for records in (*zone.nodes.values(), *zone.additional.values()):
-            pieces.extend(records)
-        for part in zone.parts.values():
-            pieces.extend(part.endpoints)
-        pieces.extend(zone.parts.values())
-    if isinstance(old, Cluster):
-        for endpoint_set in old.endpoints:
-            pieces.extend(endpoint_set.addresses)
-        pieces.extend((*old.services, *old.pods, *old.endpoints))
+    pieces = _pieces(old, zone)
     del old, zone
     while pieces:
         del pieces[-RELEASE_STEP:]
         time.sleep(0)  # the server's turn
     return changes
+
+
+def _pieces(cluster: Cluster | Zone | None, zone: Cluster | Zone | None) -> list[object]:
+    """The objects of a retired cluster and zone, each container after what it holds.
+
+    Freed from the end, a container then only lets go of things still held further up
+    the list, so no step cascades. Its own function, so that no loop variable outlives
+    the list holding on to a container (the last service's endpoints would be freed in
+    one go when `_retire` returns).
+    """
+    pieces: list[object] = []
+    if isinstance(zone, Zone):
+        for records in (*zone.nodes.values(), *zone.additional.values()):
+            pieces.extend(records)
+        for part in zone.parts.values():
+            pieces.extend(part.endpoints)
+        pieces.extend(zone.parts.values())
+        pieces.extend(zone.nodes.values())
+        pieces.extend(zone.additional.values())
+    if isinstance(cluster, Cluster):
+        for endpoint_set in cluster.endpoints:
+            pieces.extend(endpoint_set.addresses)
+        pieces.extend((*cluster.services, *cluster.pods, *cluster.endpoints))
+    return pieces
 
 
 def in_daemon_thread(func: Callable[..., T], *args: object) -> asyncio.Future[T]:
