@@ -172,3 +172,15 @@ def test_nesting_deeper_than_python_recurses_is_left_to_pyyaml() -> None:
     assert check(deep) is None
     with pytest.raises(yaml.YAMLError, match="nesting depth"):  # libyaml's own limit
         documents.load_yaml(deep)
+
+
+def test_a_document_longer_than_a_slice_is_read_whole() -> None:
+    """The reader looks at big texts a slice at a time: nothing at a seam may be lost."""
+    items = "".join(f"  - ip: 10.0.{i >> 8}.{i & 255}\n" for i in range(20_000))
+    text = f"kind: Endpoints\naddresses:\n{items}"
+    assert len(text) > 4 * (1 << 16)
+    [value] = check(text)
+    assert len(value["addresses"]) == 20_000 and value["addresses"][-1] == {"ip": "10.0.78.31"}
+    late = len(text) - 100  # a character the reader leaves to PyYAML, past the first slice
+    assert check(text[:late] + "\t" + text[late + 1:]) is None
+    assert check(text[:late] + "é" + text[late + 1:]) is None

@@ -34,7 +34,28 @@ _RECENT = 4096  # plain scalars remembered with their values
 # A `key: value` or `key:` line this reader takes: the key a plain scalar without
 # indicators, colons, comments or flow characters, and without trailing blanks (the line
 # is already stripped of leading ones and trailing ones).
+# One regular-expression search or split over a whole big document is one C call holding
+# the interpreter lock (13 ms for 100,000 addresses, while a reload thread keeps the
+# server from answering); over slices this long, the lock changes hands in between.
+_SLICE = 1 << 16
 _KEY_LINE = re.compile(r"([^-\[\]{},&*!|>'\"%@`?:# ][^:#,\[\]{}]*)(?<! ):(?: +(.*))?")
+
+
+def _unusual(text: str) -> bool:
+    """Whether `text` holds a character this reader leaves to PyYAML."""
+    return any(_UNUSUAL.search(text, start, start + _SLICE)
+               for start in range(0, len(text), _SLICE))
+
+
+def _lines(text: str) -> list[str]:
+    """`text.split("\\n")`, a slice at a time."""
+    lines: list[str] = []
+    start = 0
+    while (cut := text.find("\n", start + _SLICE)) != -1:
+        lines += text[start:cut].split("\n")
+        start = cut + 1
+    lines += text[start:].split("\n")
+    return lines
 
 
 class _NotPlain(Exception):
@@ -89,9 +110,9 @@ class PlainReader:
         `text` is one document as `documents.split` cuts them: it may start with `---`,
         and no other line does.
         """
-        if _UNUSUAL.search(text):
+        if _unusual(text):
             return None
-        lines = text.split("\n")
+        lines = _lines(text)
         started = _DOCUMENT_START.match(lines[0]) is not None
         if started:
             rest = lines[0][3:].lstrip(" ")
