@@ -174,3 +174,13 @@ def test_a_large_document_reads_the_same_and_its_tree_is_taken_apart() -> None:
     inner = node.value[0][1]
     documents._release([node])
     assert node.value is None and inner.value is None  # emptied, children first
+
+
+def test_release_empties_the_list_and_changes_nothing_it_freed() -> None:
+    kept = {"app": "web", "tiers": ["a", "b"]}
+    tree = {"metadata": {"labels": kept}, "items": [{"ip": f"10.0.0.{i}"} for i in range(5000)]}
+    values = [tree, [1, [2, [3]]], "text", None]
+    del tree
+    documents.release(values)
+    assert values == []
+    assert kept == {"app": "web", "tiers": ["a", "b"]}  # still held by what was parsed

@@ -31,6 +31,9 @@ from .objects import Doc, Parsed, parse_document
 from .problems import ManifestError, ManifestWarning
 
 NOT_OBJECTS_SHOWN = 8  # files named in the warning about documents that are not objects
+# Past this size a document's loaded values are freed a container at a time
+# (`documents.release`), so a reload thread never holds the server up for long.
+_BIG_TEXT = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,10 @@ def parse_text(name: str, text: str, namespace: str = "default",
         for index, value in documents.documents(text, name.lower().endswith(".json")):
             doc = Doc(name, index, result.errors, result.warnings, namespace)
             parse_document(doc, value, result.items)
+            if len(text) > _BIG_TEXT:
+                values = [value]
+                del value
+                documents.release(values)
     except Unreadable as exc:
         result.errors.append(documents.error_at(name, exc, 1))
     return result
@@ -259,6 +266,8 @@ def _parse_chunk(name: str, chunk: str, index: int, namespace: str) -> _Document
     errors: list[ManifestError] = []
     warnings: list[ManifestWarning] = []
     parse_document(Doc(name, index, errors, warnings, namespace), values[0], items)
+    if len(chunk) > _BIG_TEXT:
+        documents.release(values)
     return _Document(index, tuple(items), tuple(errors), tuple(warnings))
 
 
