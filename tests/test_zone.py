@@ -17,7 +17,7 @@ from clusterdns.source.model import (
     ServicePort,
 )
 from clusterdns.zone import build as zone
-from clusterdns.zone.records import AAAA, SRV, A
+from clusterdns.zone.records import AAAA, PTR, SRV, A
 from clusterdns.zone.settings import ZoneSettings
 from tests.strategies import clusters
 
@@ -220,6 +220,24 @@ def test_an_srv_target_is_listed_once_in_the_additional_section() -> None:
     built = zone.build(cluster)
     assert len(built.lookup("two.default.svc.cluster.local.")[SRV]) == 2
     assert [r.data for r in built.additional["two.default.svc.cluster.local."]] == ["10.0.0.9"]
+
+
+def test_an_address_listed_twice_gives_each_record_once() -> None:
+    # An Endpoints object whose two subsets share an address, and one that lists it twice.
+    port = (EndpointPort("http", 80),)
+    twice = (EndpointAddress("10.0.0.9"), EndpointAddress("10.0.0.7"), EndpointAddress("10.0.0.9"))
+    cluster = Cluster(services=(Service("default", "dup", headless=True),),
+                      endpoints=(EndpointSet("default", "dup", twice, port),
+                                 EndpointSet("default", "dup", twice[:1], port)),
+                      namespaces=frozenset({"default"}))
+    built = zone.build(cluster)
+    name = "dup.default.svc.cluster.local."
+    assert [r.data for r in built.lookup(name)[A]] == ["10.0.0.9", "10.0.0.7"]
+    assert [r.data[3] for r in built.lookup(f"_http._tcp.{name}")[SRV]] == [
+        f"10-0-0-9.{name}", f"10-0-0-7.{name}"]
+    assert [r.data for r in built.lookup(f"10-0-0-9.{name}")[A]] == ["10.0.0.9"]
+    assert len(built.lookup("9.0.0.10.in-addr.arpa.")[PTR]) == 1
+    assert built.stats["records"] == len(built.records())
 
 
 def test_a_named_port_without_a_number_exists_with_no_srv() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 
 from ..source.model import EXTERNAL_NAME, Cluster, Pod, Service
 from ..source.problems import ManifestWarning
-from .build import pods_by_label, selected, service_endpoints
+from .build import pods_by_label, release, selected, service_endpoints
 
 # (kind, namespace, name) -> (file, document) of the object, when it came from a file.
 Origins = Mapping[tuple[str, str, str], tuple[str, int]]
@@ -48,6 +48,7 @@ def empty_names(cluster: Cluster, origin: str, origins: Origins | None = None
         if claim.name == origin or claim.name.endswith("." + origin):
             warnings.append(where(*claim.owner, "", f"{claim.name} is inside the cluster "
                                   f"zone {origin}: not served (its names are the cluster's)"))
+    release(endpoints)
     return warnings
 
 
