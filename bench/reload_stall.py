@@ -93,8 +93,10 @@ class Prober(threading.Thread):
                 time.sleep(max(0.0, self.every - (time.perf_counter() - sent)))
 
 
-def measure(shape: str = "endpoints", size: int = 100_000, reloads: int = 3) -> dict[str, float]:
-    """Latency figures of the questions asked while `reloads` big reloads ran."""
+def measure(shape: str = "endpoints", size: int = 100_000, reloads: int = 3,
+            show_log: bool = False) -> dict[str, float]:
+    """Latency figures of the questions asked while `reloads` big reloads ran; with
+    `show_log`, the server's reload lines go to standard error."""
     make = SHAPES[shape]
     with tempfile.TemporaryDirectory(prefix="clusterdns-stall-") as tmp:
         folder = Path(tmp, "manifests")
@@ -129,7 +131,8 @@ def measure(shape: str = "endpoints", size: int = 100_000, reloads: int = 3) -> 
                 windows.append((started, time.perf_counter()))
             prober.stop.set()
             prober.join(5)
-            print(server.log_tail(reloads + 1), file=sys.stderr)
+            if show_log:
+                print(server.log_tail(reloads + 1), file=sys.stderr)
     during = [lat for sent, lat in prober.samples
               if any(a <= sent <= b for a, b in windows)]
     answered = sorted(lat * 1000 for lat in during if lat is not None)
@@ -149,7 +152,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--reloads", type=int, default=3)
     args = parser.parse_args()
-    figures = measure(args.shape, args.size, args.reloads)
+    figures = measure(args.shape, args.size, args.reloads, show_log=True)
     print(f"{args.shape} x {args.size:,}, {args.reloads} reloads: "
           + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
                       for k, v in figures.items()))

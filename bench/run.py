@@ -32,6 +32,7 @@ from pathlib import Path
 
 import dnsperf
 import reload_latency
+import reload_stall
 import zone_build
 from generate import write_manifests
 from inputs import Inputs, service_fqdn, write_inputs
@@ -317,6 +318,14 @@ def big_zone(command: list[str], extra: list[str], services: int, work: Path,
             figures |= measure_zone(services)
         except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
             notes.append(f"bench/{module}.py failed, its rows are missing: {exc}")
+    for shape, size in (("endpoints", 100_000), ("services", services)):
+        try:
+            stall = reload_stall.measure(shape, size, reloads=2)
+        except (RuntimeError, OSError) as exc:
+            notes.append(f"bench/reload_stall.py --shape {shape} failed: {exc}")
+            continue
+        figures[f"stall_{shape}_p99_ms"] = stall["p99_ms"]
+        figures[f"stall_{shape}_max_ms"] = stall["max_ms"]
     folder = work / "big-zone"
     write_manifests(folder, services, endpoints=3)
     try:
@@ -485,6 +494,13 @@ def zone_rows(services: int, figures: dict[str, float]) -> list[Row]:
         ("serve_peak_rss_mib", "serve: peak RSS at start (MiB, VmHWM)", "< 150 MB",
          150 / 1.048576),
         ("rss_after_reloads_mib", "serve: RSS after 5 reloads (MiB)", "< 150 MB", 150 / 1.048576),
+        # bench/reload_stall.py: an unchanged name asked every 2 ms while big reloads run
+        ("stall_services_p99_ms", "answer while every 10th reloads, p99 (ms)", "< 5 ms", 5.0),
+        ("stall_services_max_ms", "answer while every 10th reloads, worst (ms)", "< 5 ms", 5.0),
+        ("stall_endpoints_p99_ms", "same, 1 svc of 100k endpoints instead, p99 (ms)", "< 5 ms",
+         5.0),
+        ("stall_endpoints_max_ms", "same, 1 svc of 100k endpoints instead, worst (ms)",
+         "< 5 ms", 5.0),
     ]
     def fmt(key: str) -> str:
         return "{:.3f}" if key.endswith("_s") else "{:,.0f}" if "lost" in key else "{:,.1f}"
