@@ -9,7 +9,9 @@ RUN apt-get update \
  && apt-get purge -y libcap2-bin && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# setup.py declares the C batch loop; without gcc here pip skips it and UDP batches are
+# answered in Python (serve/batch.py).
+COPY pyproject.toml setup.py README.md ./
 COPY clusterdns ./clusterdns
 RUN pip install --no-cache-dir . && rm -rf /src
 

@@ -22,7 +22,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint bench mutate fuzz debs-test debs-bench clean
 
-$(BIN)/.installed: pyproject.toml
+# pip install -e also builds the C batch loop in place (setup.py), so its source counts.
+$(BIN)/.installed: pyproject.toml setup.py clusterdns/serve/_batchloop.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
 	  "clusterdns needs Python 3.11 or newer; $(PYTHON) is Python " + sys.version.split()[0] \
 	  + ": run make PYTHON=python3.11 (or newer)")'
@@ -66,4 +67,4 @@ debs-bench:
 	$(call apt_install,$(BENCH_DEBS))
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .hypothesis build clusterdns/serve/*.so

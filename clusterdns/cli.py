@@ -476,6 +476,10 @@ def main() -> None:
 @click.option("--batch/--no-batch", default=True, show_default=True,
               help="Answer UDP in batches (recvmmsg/sendmmsg) where the system can; "
               "--no-batch: one datagram at a time.")
+@click.option("--batch-loop", type=click.Choice(["c", "python"]), default="c",
+              show_default=True,
+              help="Where a batch's stored replies are answered: c, the loop compiled at "
+              "install (Python where it could not be built), or python, through ctypes.")
 @_zone_options
 @_hostname_options
 @_forwarding_options
@@ -487,7 +491,7 @@ def main() -> None:
                    "expansion is answered from the first name of its search path that exists, "
                    "behind a CNAME, so its first question is its last.")
 def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, watch: bool,
-          workers: int, batch: bool, domain: str, ttl: int, pods: str,
+          workers: int, batch: bool, batch_loop: str, domain: str, ttl: int, pods: str,
           service_cidrs: tuple[str, ...], pod_cidrs: tuple[str, ...], namespace: str, nodes: int,
           max_file_size: int, state_file: str | None, upstreams: tuple[str, ...],
           upstream_timeout: float, upstream_budget: float, cache_size: int, cache_max_ttl: int,
@@ -520,7 +524,8 @@ def serve(paths: tuple[str, ...], listen: tuple[str, ...], log_queries: bool, wa
                     upstream_budget=upstream_budget, cache_size=cache_size,
                     cache_max_ttl=cache_max_ttl, cache_max_negative_ttl=cache_max_negative_ttl,
                     recursion_clients=_recursion_clients(recursion_clients),
-                    rate_limit=rate_limit, batch=batch, **transfers,
+                    rate_limit=rate_limit, batch=batch,
+                    compiled=batch_loop == "c", **transfers,
                     health=_http_addresses("--health", health),
                     ready=_http_addresses("--ready", ready),
                     metrics=_http_addresses("--metrics", metrics), lameduck=lameduck,

@@ -74,13 +74,14 @@ class LoopThread:
 
 
 class ThreadedServer(LoopThread):
-    """`DnsServer(responder, rate_limit, batch)` on `host` port 0; `address` is where."""
+    """`DnsServer(responder, rate_limit, batch, compiled)` on `host` port 0; `address` is
+    where."""
 
     def __init__(self, responder: Responder, batch: bool = True, host: str = "127.0.0.1",
-                 rate_limit: RateLimit | None = None) -> None:
+                 rate_limit: RateLimit | None = None, compiled: bool = True) -> None:
         super().__init__()
         self.responder = responder
-        self.server = DnsServer(responder, rate_limit, batch)
+        self.server = DnsServer(responder, rate_limit, batch, compiled)
         self.wait(self.server.start(bind_all(((host, 0),))))
         self.address = self.server.addresses[0]
 
@@ -105,9 +106,10 @@ class ThreadedServer(LoopThread):
 
 @contextlib.contextmanager
 def threaded_server(responder: Responder, batch: bool = True, host: str = "127.0.0.1",
-                    rate_limit: RateLimit | None = None) -> Iterator[ThreadedServer]:
+                    rate_limit: RateLimit | None = None, compiled: bool = True
+                    ) -> Iterator[ThreadedServer]:
     """A `ThreadedServer` closed when the block ends."""
-    server = ThreadedServer(responder, batch, host, rate_limit)
+    server = ThreadedServer(responder, batch, host, rate_limit, compiled)
     try:
         yield server
     finally:

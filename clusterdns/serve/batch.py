@@ -20,11 +20,18 @@ To a client, and to the metrics, it is the datagram protocol of `udp.py`:
   socket refused waits, in order, until it is writable, and nothing new is read until
   it is out.
 
-The system calls go through ctypes over the C library, so nothing is compiled at install
-time. Profiled at saturation, the batched server spends most of its time in the kernel's
-sendmmsg, recvmmsg and epoll and under a tenth in Python: a loop in C would save little
-of it (more at a fixed 50k q/s, where a wake-up finds about five queries and the
-per-batch cost of the two ctypes calls and this module's loop counts for more).
+One wake-up runs in C where `_batchloop.c` was built (setup.py builds it at install time
+where there is a compiler and Python's headers): one call receives, answers the stored
+replies, counts them and, when every datagram had one, sends them. At 50k q/s a wake-up
+finds about five queries, and what it cost besides the kernel's work (two ctypes calls,
+this module's loop, a slice per datagram) was most of what kept the server's CPU per
+query at dnsmasq's: in one bench run, 0.98x of it with the loop in Python and 0.68x in
+C (at saturation 0.89x and 0.71x; README, Benchmark). Where the module is not built (no
+compiler, as in python:3.11-slim), when `compiled=False` asks for it, and for
+rate-limited listeners, whose every reply goes through `rrl`, the same steps run here in
+Python with the system calls through ctypes. Either way the slow path, what the socket
+refuses and the backlog are this module's, and the C loop sends only when nothing waits
+(reading stops until the backlog is out), so both keep the guarantees above.
 """
 
 from __future__ import annotations
@@ -46,6 +53,11 @@ from ..ops.metrics import Listener
 from . import rrl
 from .rrl import RateLimiter
 from .udp import Responder
+
+try:
+    from ._batchloop import answer as _answer_in_c
+except ImportError:  # not built: see setup.py
+    _answer_in_c = None
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +114,18 @@ def available() -> bool:
     return _CALLS is not None
 
 
+def compiled_available() -> bool:
+    """Whether the loop in C (`_batchloop.c`) was built here and imports."""
+    return _answer_in_c is not None
+
+
+def _receive_failed(error: int) -> None:
+    """recvmmsg took nothing: EAGAIN (another worker took them) and EINTR are quiet,
+    anything else shows at debug."""
+    if error not in (errno.EAGAIN, errno.EINTR):
+        log.debug("udp receive: %s", os.strerror(error))
+
+
 def _ipv4_peer(name: bytes) -> tuple[str, int]:
     """The (host, port) Python's socket module gives for a sockaddr_in."""
     return socket.inet_ntop(socket.AF_INET, name[4:8]), int.from_bytes(name[2:4], "big")
@@ -119,10 +143,12 @@ class BatchedUdp:
     Datagram i of a batch sits in slot i of one buffer and its sender's address in slot i
     of another; the receive and the send headers of slot i point at both, so a reply
     written over its query goes back to the query's sender with nothing copied but the
-    reply itself.
+    reply itself. Each wake-up runs in C where `_batchloop` was built, else (or when
+    `compiled` is False) in Python; the attribute `compiled` says which.
     """
 
-    def __init__(self, sock: socket.socket, responder: Responder, counts: Listener) -> None:
+    def __init__(self, sock: socket.socket, responder: Responder, counts: Listener,
+                 compiled: bool = True) -> None:
         if _CALLS is None:
             raise OSError(errno.ENOSYS, "recvmmsg and sendmmsg are not available here")
         self._recvmmsg, self._sendmmsg = _CALLS
@@ -163,6 +189,9 @@ class BatchedUdp:
         # Replies the socket refused (EAGAIN) and forwarded answers, with their addresses.
         self._backlog: collections.deque[tuple[bytes, bytes]] = collections.deque()
         self._paused = False  # reading stopped until the backlog is out
+        self.compiled = compiled and _answer_in_c is not None
+        self._read: Callable[[], None] = (
+            self._read_in_c if self.compiled else self._read_in_python)
         self._loop.add_reader(self._fd, self._read)
 
     @property
@@ -177,16 +206,30 @@ class BatchedUdp:
         self._backlog.clear()
         self.sock.close()
 
-    def _read(self) -> None:
+    def _read_in_python(self) -> None:
+        """One wake-up: receive, answer, count the stored replies, send."""
         count = self._recvmmsg(self._fd, self._received_at, BATCH, socket.MSG_DONTWAIT, None)
-        if count <= 0:  # EAGAIN: another worker took them; anything else shows at debug
-            error = ctypes.get_errno()
-            if count < 0 and error not in (errno.EAGAIN, errno.EINTR):
-                log.debug("udp receive: %s", os.strerror(error))
+        if count <= 0:
+            if count < 0:
+                _receive_failed(ctypes.get_errno())
             return
         hits, gaps = self._answer_batch(count)
         self.counts.udp_hits += hits  # the fast path's one counter, once per batch
         self._send(count, gaps)
+
+    def _read_in_c(self) -> None:
+        """`_read_in_python` with its receive, its loop over the stored replies, its count
+        and, when every datagram had a stored reply, its send done by one call to C."""
+        count, misses, sent = _answer_in_c(self._fd, self._received_at, self._sending_at,
+                                           BATCH, self.responder.packed.udp_exact,
+                                           self.counts)
+        if count <= 0:
+            if count < 0:
+                _receive_failed(-count)
+            return
+        if sent < count:  # misses to answer here, or a send the socket cut short
+            gaps = [i for i in misses if not self._answer(i, self._datagram(i))]
+            self._send(count, gaps, sent)
 
     def _answer_batch(self, count: int) -> tuple[int, list[int]]:
         """Write a reply into every slot that has one now; (stored replies, slots without).
@@ -255,9 +298,9 @@ class BatchedUdp:
     def _name(self, slot: int) -> bytes:
         return self._names[slot * _NAME:slot * _NAME + self._name_length]
 
-    def _send(self, count: int, gaps: list[int]) -> None:
-        """Send slots 0 to `count` but `gaps`, in order; what the socket refuses waits."""
-        start = 0
+    def _send(self, count: int, gaps: list[int], start: int = 0) -> None:
+        """Send slots `start` to `count` but `gaps`, in order; what the socket refuses
+        waits."""
         for stop in (*gaps, count):
             while start < stop:
                 sent = self._sendmmsg(self._fd, self._sending_at + start * _MSG_SIZE,
@@ -327,12 +370,13 @@ class BatchedUdp:
 class RateLimitedBatchedUdp(BatchedUdp):
     """A listener beyond loopback: every reply, stored ones too, is charged to an account.
 
-    A separate class, so listeners without a limit keep the plain loop above.
+    A separate class, so listeners without a limit keep the plain loop above; its loop is
+    always the Python one, which goes through `_outgoing` for every reply.
     """
 
     def __init__(self, sock: socket.socket, responder: Responder, counts: Listener,
                  limiter: RateLimiter) -> None:
-        super().__init__(sock, responder, counts)
+        super().__init__(sock, responder, counts, compiled=False)
         self.limiter = limiter
 
     def _answer_batch(self, count: int) -> tuple[int, list[int]]:

@@ -30,7 +30,7 @@ from ..source.state import State
 from ..zone.build import Zone
 from .access import ClientRanges, exposure_warning
 from .autopath import Autopath
-from .batch import BatchedUdp, RateLimitedBatchedUdp
+from .batch import BatchedUdp, RateLimitedBatchedUdp, compiled_available
 from .batch import available as batching_available
 from .cache import Cache
 from .config import Config
@@ -51,15 +51,18 @@ class DnsServer:
     """All listeners of one process, started and stopped together.
 
     UDP listeners that `rate_limit` covers share one rate limiter; TCP is never limited.
-    UDP is answered in batches (`batch.py`) unless `batch` is False or the system cannot.
+    UDP is answered in batches (`batch.py`) unless `batch` is False or the system cannot,
+    a wake-up of a listener without a limit in C unless `compiled` is False or the C loop
+    was not built.
     """
 
     def __init__(self, responder: Responder, rate_limit: RateLimit | None = None,
-                 batch: bool = True) -> None:
+                 batch: bool = True, compiled: bool = True) -> None:
         self.responder = responder
         self.rate_limit = rate_limit if rate_limit is not None else RateLimit()
         self.limiter: RateLimiter | None = None
         self.batching = batch and batching_available()
+        self.compiled = self.batching and compiled and compiled_available()
         self.batched: list[BatchedUdp] = []
         self.transports: list[asyncio.BaseTransport] = []
         self.servers: list[asyncio.base_events.Server] = []
@@ -76,7 +79,7 @@ class DnsServer:
             limiter = self._limiter(host)
             if self.batching:
                 self.batched.append(
-                    BatchedUdp(udp, self.responder, counts) if limiter is None else
+                    BatchedUdp(udp, self.responder, counts, self.compiled) if limiter is None else
                     RateLimitedBatchedUdp(udp, self.responder, counts, limiter))
             else:
                 transport, _ = await loop.create_datagram_endpoint(
@@ -149,6 +152,13 @@ def run(config: Config, zone: Zone, cluster: Cluster | None = None,
                       warnings=warnings, http=http, children=links.for_parent()))
 
 
+def _udp_path(server: DnsServer) -> str:
+    """How `server` reads UDP, for the start-up log."""
+    if not server.batching:
+        return "one datagram at a time"
+    return "in batches (C loop)" if server.compiled else "in batches (Python loop)"
+
+
 def forwarder_for(config: Config) -> Forwarder | None:
     """The forwarder, with its own answer cache, that `config` asks for; None when off."""
     if not config.upstreams:
@@ -196,7 +206,7 @@ async def serve(
     responder = Responder(zone, query_log, forwarder_for(config), recursion, transfers,
                           counting=bool(config.metrics),
                           autopath=Autopath(config.host_search) if config.autopath else None)
-    server = DnsServer(responder, config.rate_limit, config.batch)
+    server = DnsServer(responder, config.rate_limit, config.batch, config.compiled)
     await server.start(sockets if sockets is not None else bind_all(config.listen))
     if transfers is not None:
         transfers.start()
@@ -235,12 +245,15 @@ async def serve(
         loop.add_signal_handler(signal.SIGHUP, reload_all)
         watching = asyncio.ensure_future(workers.watch())
     where = ", ".join(format_address(h, p) for h, p in server.addresses)
-    if config.batch and not server.batching:
-        log.info("no recvmmsg/sendmmsg here: UDP is answered one datagram at a time")
     if worker:
         log.debug("worker %d (pid %d) serving on %s, UDP %s", worker, os.getpid(), where,
-                  "in batches" if server.batching else "one datagram at a time")
-    else:
+                  _udp_path(server))
+    else:  # said once: every worker reads UDP the same way
+        if config.batch and not server.batching:
+            log.info("no recvmmsg/sendmmsg here: UDP is answered one datagram at a time")
+        elif config.batch and config.compiled and not server.compiled:
+            log.info("the C batch loop was not built at install (no compiler or no Python "
+                     "headers): UDP batches are answered in Python")
         _log_forwarding(config, recursion)
         stats = zone.stats
         log.info(

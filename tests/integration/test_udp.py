@@ -1,5 +1,8 @@
-"""UDP over real sockets, both ways the server reads it: in batches (`batch.py`, the
-default) and one datagram at a time (`udp.py`, `--no-batch`). Every test runs on both.
+"""UDP over real sockets, every way the server reads it: in batches with each wake-up in
+C (`batch.py` with `_batchloop.c`, the default where it was built), in batches in Python
+through ctypes (`--batch-loop python`, and wherever the C loop was not built), and one
+datagram at a time (`udp.py`, `--no-batch`). Every test runs on all three; the C one is
+skipped where its loop was not built (test_batchloop.py says whether it should have been).
 
 The stored-reply property tests of tests/test_packed.py run here through the sockets, and
 batches are made on purpose: the server's event loop is held still while a client sends,
@@ -8,6 +11,7 @@ so the next wake-up finds every datagram at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -24,8 +28,9 @@ from hypothesis import strategies as st
 
 from clusterdns.ops.metrics import Listener
 from clusterdns.ops.querylog import QueryLog
-from clusterdns.serve.batch import BatchedUdp
+from clusterdns.serve.batch import BatchedUdp, compiled_available
 from clusterdns.serve.responder import Responder
+from clusterdns.serve.udp import UdpProtocol
 from clusterdns.source.model import Cluster
 from clusterdns.zone import build as zone
 from clusterdns.zone.settings import ZoneSettings
@@ -45,15 +50,36 @@ from tests.test_packed import (
 )
 from tests.threaded_server import LoopThread, ThreadedServer, threaded_server
 
-PATHS = {"batched": True, "datagram": False}
+# How the server reads UDP, by test id: (batch, compiled) of a DnsServer, and the
+# `clusterdns serve` options that ask for the same.
+PATHS = {"c": (True, True), "ctypes": (True, False), "datagram": (False, False)}
+FLAGS = {"c": ("--batch-loop", "c"), "ctypes": ("--batch-loop", "python"),
+         "datagram": ("--no-batch",)}
 HIT_NAMES = ["web.shop.svc.cluster.local", "api.shop.svc.cluster.local",
              "_http._tcp.web.shop.svc.cluster.local"]
 
 
-@pytest.fixture(scope="module", params=PATHS.values(), ids=PATHS.keys())
+def udp_path(path: str) -> tuple[bool, bool]:
+    """(batch, compiled) of `path`; the C path is skipped where its loop was not built."""
+    batch, compiled = PATHS[path]
+    if compiled and not compiled_available():
+        pytest.skip("the C batch loop is not built here")
+    return batch, compiled
+
+
+@contextlib.contextmanager
+def path_server(path: str, responder: Responder) -> Iterator[ThreadedServer]:
+    """A `threaded_server` that reads UDP the way `path` says."""
+    batch, compiled = udp_path(path)
+    with threaded_server(responder, batch, compiled=compiled) as server:
+        assert [b.compiled for b in server.server.batched] == [compiled] * batch
+        yield server
+
+
+@pytest.fixture(scope="module", params=PATHS)
 def fixture_server(request: pytest.FixtureRequest) -> Iterator[ThreadedServer]:
     """A server on the fixture zone for the whole module, one per UDP path."""
-    with threaded_server(Responder(FIXTURE_ZONE), batch=request.param) as server:
+    with path_server(request.param, Responder(FIXTURE_ZONE)) as server:
         yield server
 
 
@@ -143,10 +169,10 @@ def mixed_batch() -> list[tuple[bytes, bool]]:
     return [(with_id(packet, 100 + i), hit) for i, (packet, hit) in enumerate(packets)]
 
 
-@pytest.mark.parametrize("batch", PATHS.values(), ids=PATHS.keys())
-def test_a_batch_mixing_hits_misses_and_bad_packets_answers_each_in_order(batch: bool
-                                                                          ) -> None:
-    with threaded_server(Responder(FIXTURE_ZONE), batch) as server:
+@pytest.mark.parametrize("path", PATHS)
+def test_a_batch_mixing_hits_misses_and_bad_packets_answers_each_in_order(path: str) -> None:
+    batch = PATHS[path][0]
+    with path_server(path, Responder(FIXTURE_ZONE)) as server:
         for name in HIT_NAMES:
             server.ask(query(name, "A", 1, None))
         clients = [server.client(), server.client()]
@@ -174,12 +200,54 @@ def test_a_batch_mixing_hits_misses_and_bad_packets_answers_each_in_order(batch:
             client.close()
 
 
-def test_replies_the_socket_refuses_wait_and_leave_in_order() -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_a_batch_of_stored_replies_alone_answers_each_client_in_order(path: str) -> None:
+    """No datagram for the slow path: the C loop sends the whole batch itself, to three
+    clients whose questions interleave."""
+    batch = PATHS[path][0]
+    with path_server(path, Responder(FIXTURE_ZONE)) as server:
+        for name in HIT_NAMES:
+            server.ask(query(name, "A", 1, None))
+        clients = [server.client() for _ in HIT_NAMES]
+        packets = [query(HIT_NAMES[i % 3], "A", 200 + i, None) for i in range(60)]
+        counts = server.server.listeners[0]
+        hits_before = counts.udp_hits
+        with server.held():  # one wake-up reads all of them
+            for number, packet in enumerate(packets):
+                clients[number % 3].sendto(packet, server.address)
+        for number, client in enumerate(clients):
+            asked = packets[number::3]
+            replies = [client.recv(65535) for _ in asked]
+            if batch and number == 0:  # counted before the batch's first reply left
+                assert counts.udp_hits - hits_before == len(packets)
+            assert [r[:2] for r in replies] == [p[:2] for p in asked]  # in order
+            for reply, packet in zip(replies, asked, strict=True):
+                same_message(reply, slow_path(FIXTURE_ZONE, packet) or b"")
+            client.close()
+
+
+def serve_one_end(loop: LoopThread, path: str, sock: socket.socket,
+                  responder: Responder) -> tuple[Callable[[], int], Callable[[], None]]:
+    """Answer on `sock` the way `path` says, on `loop`: (how many replies wait, close)."""
+    batch, compiled = udp_path(path)
+    counts = Listener("127.0.0.1", 0)
+    if batch:
+        batched = loop.call(BatchedUdp, sock, responder, counts, compiled)
+        return lambda: batched.waiting, batched.close
+    transport, _ = loop.wait(loop.loop.create_datagram_endpoint(
+        lambda: UdpProtocol(responder, counts), sock=sock))
+    return transport.get_write_buffer_size, transport.close
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_replies_the_socket_refuses_wait_and_leave_in_order(path: str) -> None:
     """EAGAIN for real: a datagram socket whose peer does not read fills up. A UDP socket
     on loopback never does (Linux frees a loopback packet's send-buffer charge as it is
-    transmitted), so the batched path serves one end of a Unix datagram pair here, with
-    the smallest send buffer, while the other end sends 300 stored-reply questions and
-    reads nothing until the server is seen holding replies back."""
+    transmitted), so the server serves one end of a Unix datagram pair here, with the
+    smallest send buffer, while the other end sends 300 stored-reply questions and reads
+    nothing until the server is seen holding replies back. The datagram path's waiting
+    replies are its transport's (asyncio's, or uvloop's) write buffer."""
+    udp_path(path)  # skipped before anything is opened
     responder = Responder(FIXTURE_ZONE)
     for name in HIT_NAMES:
         responder.respond(query(name, "A", 1, None), PEER, False)
@@ -189,36 +257,38 @@ def test_replies_the_socket_refuses_wait_and_leave_in_order() -> None:
     server_end.setblocking(False)
     client_end.settimeout(5)
     loop = LoopThread()
-    batched = loop.call(BatchedUdp, server_end, responder, Listener("127.0.0.1", 0))
+    waiting, close = serve_one_end(loop, path, server_end, responder)
     sender = threading.Thread(target=lambda: [client_end.send(p) for p in packets])
     try:
         sender.start()
         deadline = time.monotonic() + 5
-        while not batched.waiting and time.monotonic() < deadline:
+        while not loop.call(waiting) and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert batched.waiting, "the socket never refused a reply"
+        assert loop.call(waiting), "the socket never refused a reply"
         replies = [client_end.recv(65535) for _ in packets]
         assert [r[:2] for r in replies] == [p[:2] for p in packets]  # none lost, in order
         for reply, packet in zip(replies, packets, strict=True):
             same_message(reply, slow_path(FIXTURE_ZONE, packet) or b"")
-        assert batched.waiting == 0
+        assert loop.call(waiting) == 0
     finally:
         sender.join(5)
-        loop.call(batched.close)
+        loop.call(close)
         loop.close()
         client_end.close()
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
-@pytest.mark.parametrize("batch", PATHS.values(), ids=PATHS.keys())
-def test_the_slow_path_sees_the_client_address(batch: bool, host: str) -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_the_slow_path_sees_the_client_address(path: str, host: str) -> None:
     """The batched path reads the sender from the raw socket address: it must be what
     Python's socket module gives (the query log shows it, rate limiting counts by it)."""
+    batch, compiled = udp_path(path)  # skipped before anything is opened
     read_end, write_end = os.pipe()
     query_log = QueryLog(fd=write_end)
     query_log.start()
     try:
-        server = ThreadedServer(Responder(FIXTURE_ZONE, query_log), batch, host)
+        server = ThreadedServer(Responder(FIXTURE_ZONE, query_log), batch, host,
+                                compiled=compiled)
     except OSError:
         pytest.skip(f"no {host} here")
     try:
@@ -240,14 +310,16 @@ SERVICE = ("apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: def
            "spec: {{clusterIP: 10.96.5.{}, ports: [{{port: 80}}]}}\n")
 
 
-@pytest.mark.parametrize("flag", ["--batch", "--no-batch"])
+@pytest.mark.parametrize("path", PATHS)
 def test_reloads_under_a_batch_load_lose_no_query(
-        start_server: Callable[..., ServerProcess], tmp_path: Path, flag: str) -> None:
+        start_server: Callable[..., ServerProcess], tmp_path: Path, path: str) -> None:
     """Bursts of 100 questions back to back, answered in batches, while SIGHUP reloads
     an edited manifest three times: every question gets its one reply, old or new."""
+    udp_path(path)
     manifest = tmp_path / "web.yaml"
     manifest.write_text(SERVICE.format(0))
-    server = start_server("--manifests", str(tmp_path), "--no-watch", flag)
+    server = start_server("--manifests", str(tmp_path), "--no-watch", *FLAGS[path])
+    assert not server.lines_matching("not built"), server.log
     asked = answered = 0
     seen: set[str] = set()
 
