@@ -219,17 +219,30 @@ def dnsmasq(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     binary = shutil.which("dnsmasq") or shutil.which("dnsmasq", path="/usr/sbin:/sbin")
     if not binary:
         pytest.fail("dnsmasq is missing: `make test` installs dnsmasq-base")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     log = tmp_path / "dnsmasq.log"
-    proc = subprocess.Popen(
-        [binary, "-k", "-p", str(port), "--listen-address=127.0.0.1", "--bind-interfaces",
-         "--no-resolv", "--no-hosts", "--pid-file=", f"--user={getpass.getuser()}",
-         "--host-record=github.io,185.199.108.153,2606:50c0:8000::153",
-         "--local=/example.org/", "--local-ttl=300",  # its default, 0, is never cached
-         "--log-queries", f"--log-facility={log}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # A port free for UDP a moment ago may be taken for TCP, or taken since: dnsmasq then
+    # exits at once, and another port is tried.
+    for _ in range(5):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        proc = subprocess.Popen(
+            [binary, "-k", "-p", str(port), "--listen-address=127.0.0.1", "--bind-interfaces",
+             "--no-resolv", "--no-hosts", "--pid-file=", f"--user={getpass.getuser()}",
+             "--host-record=github.io,185.199.108.153,2606:50c0:8000::153",
+             "--local=/example.org/", "--local-ttl=300",  # its default, 0, is never cached
+             "--log-queries", f"--log-facility={log}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 5
+        while proc.poll() is None and time.monotonic() < deadline:
+            if log.exists() and "started" in log.read_text():
+                break
+            time.sleep(0.02)
+        if proc.poll() is None:
+            break
+        assert proc.stderr is not None
+        error = proc.stderr.read()
+        assert "in use" in error, f"dnsmasq did not start: {error}"
     try:
         wait_for_line(log, "started")
         yield f"127.0.0.1:{port}", log
