@@ -172,3 +172,17 @@ def test_nesting_deeper_than_python_recurses_is_left_to_pyyaml() -> None:
     assert check(deep) is None
     with pytest.raises(yaml.YAMLError, match="nesting depth"):  # libyaml's own limit
         documents.load_yaml(deep)
+
+
+def test_a_remembered_line_means_the_same_wherever_it_comes_again() -> None:
+    """Lines are remembered from one document to the next, and forgotten past a bound:
+    the same line at another depth, in a sequence, or after the bound reads as PyYAML
+    reads it there, and one PyYAML refuses is still declined."""
+    reader = PlainReader(KubernetesLoader)
+    texts = ["a: 1\nb:\n- x: 2\n  y: on\n", "b:\n  - x: 2\n    y: on\na: 1\n",
+             "- x: 2\n- - a: 1\n  - y: on\n", "- y: on\n  x: 2\n"]
+    texts += [f"n{i}: {i}\n" for i in range(5000)]  # more lines than are remembered
+    for text in texts + texts[:4]:
+        fast = reader.read(text)
+        assert fast is not None and same(fast, list(yaml.load_all(text, Loader=KubernetesLoader)))
+    assert reader.read("x: 2\n  y: on\n") is None  # a line deeper after a scalar
