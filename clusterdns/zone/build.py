@@ -419,14 +419,16 @@ def selected(index: PodIndex, service: Service) -> list[Pod]:
 
 
 def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 0,
-          previous: Zone | None = None) -> Zone:
+          previous: Zone | None = None,
+          endpoints: Mapping[tuple[str, str], list[Endpoint]] | None = None) -> Zone:
     """Compute every record of the cluster zone from the loaded manifests.
 
     `serial` is the SOA serial; the caller passes a clock reading so this stays pure.
     `previous` is the zone this one replaces: a service whose manifest and endpoints did
     not change keeps its records from there, the same objects, so a reload makes only
     what changed and the two zones it briefly holds share the rest. The result is the
-    same as a build without it.
+    same as a build without it. `endpoints` are the cluster's `service_endpoints`, when
+    the caller has them already.
     """
     settings = settings or ZoneSettings()
     origin = fqdn(settings.domain)
@@ -454,7 +456,8 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
         if settings.pods != "disabled":
             b.exists(f"{namespace}.pod.{origin}")
 
-    endpoints = service_endpoints(cluster)
+    if endpoints is None:
+        endpoints = service_endpoints(cluster)
     for service in cluster.services:
         b.service(service, endpoints.get(service.key, []))
     b.reverse()

@@ -13,19 +13,22 @@ from collections.abc import Callable, Mapping
 
 from ..source.model import EXTERNAL_NAME, Cluster, Pod, Service
 from ..source.problems import ManifestWarning
-from .build import pods_by_label, selected, service_endpoints
+from .build import Endpoint, pods_by_label, selected, service_endpoints
 
 # (kind, namespace, name) -> (file, document) of the object, when it came from a file.
 Origins = Mapping[tuple[str, str, str], tuple[str, int]]
 
 
-def empty_names(cluster: Cluster, origin: str, origins: Origins | None = None
+def empty_names(cluster: Cluster, origin: str, origins: Origins | None = None,
+                endpoints: Mapping[tuple[str, str], list[Endpoint]] | None = None
                 ) -> list[ManifestWarning]:
     """A warning for each name users will expect to resolve that will not (`origin` is
-    the zone's name)."""
+    the zone's name). `endpoints` are the cluster's `service_endpoints` when the caller
+    has them already: the zone build needs them too."""
     where = _locator(origins or {})
     origin = origin.rstrip(".")
-    endpoints = service_endpoints(cluster)
+    if endpoints is None:
+        endpoints = service_endpoints(cluster)
     by_label = pods_by_label(cluster.pods)
     services = {s.key: s for s in cluster.services}
     warnings = []
