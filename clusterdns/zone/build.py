@@ -214,8 +214,10 @@ class _Builder:
 
     def add(self, name: str, rtype: int, data: object, ttl: int | None = None) -> None:
         record = Record(name, rtype, self.ttl if ttl is None else ttl, data)  # type: ignore[arg-type]
-        if record not in self.seen:
-            self.seen.add(record)
+        seen = self.seen
+        size = len(seen)
+        seen.add(record)  # a record hashes in Python: once per record, not twice
+        if len(seen) != size:
             self.nodes[name].append(record)
             if self._names is not None:
                 self._names[name] = None
@@ -224,9 +226,6 @@ class _Builder:
         self.nodes[name]
         if self._names is not None:
             self._names[name] = None
-
-    def has(self, name: str) -> bool:
-        return name in self.nodes or name in self.kept
 
     def address(self, name: str, ip: str) -> None:
         self.add(name, _family_type(ip), ip)
@@ -245,8 +244,9 @@ class _Builder:
                 continue
             self.add(name, SRV, (0, weight, target.port.port, target.name))
             extra = Record(target.name, _family_type(target.ip), self.ttl, target.ip)
-            if (name, extra) not in self.seen_additional:
-                self.seen_additional.add((name, extra))
+            size = len(self.seen_additional)
+            self.seen_additional.add((name, extra))
+            if len(self.seen_additional) != size:
                 self.additional[name].append(extra)
         self.exists(name)  # even when every target was port-less: the name is there
 
@@ -342,10 +342,11 @@ class _Builder:
 
     def fill_empty_non_terminals(self) -> None:
         suffix = "." + self.origin
-        for name in [*self.nodes, *self.kept]:
+        nodes, kept = self.nodes, self.kept  # looked up once: this runs for every name
+        for name in [*nodes, *kept]:
             while name.endswith(suffix):
                 name = name.split(".", 1)[1]
-                if self.has(name):
+                if name in nodes or name in kept:
                     break
                 self.exists(name)
 
