@@ -159,8 +159,9 @@ def _family_type(ip: str) -> int:
 class _Target:
     """One (address, port) pair a service resolves to, as CoreDNS enumerates them."""
 
-    name: str  # the SRV target: the service name, or <endpoint>.<service name>
-    ip: str
+    # The A/AAAA record of the SRV target (the service name, or <endpoint>.<service
+    # name>): the extra record of every SRV answer that names it.
+    address: Record
     port: EndpointPort
 
 
@@ -209,10 +210,13 @@ class _Builder:
         # (a claim another service already holds still counts: that one may be gone next
         # time).
         self._names: dict[str, None] | None = None
-        self._service_ptrs: list[tuple[str, str]] = []
-        self._endpoint_ptrs: list[tuple[str, str]] = []
+        self._service_ips: list[str] = []
+        self._service_names: list[str] = []
+        self._endpoint_ips: list[str] = []
+        self._endpoint_names: list[str] = []
 
-    def add(self, name: str, rtype: int, data: object, ttl: int | None = None) -> None:
+    def add(self, name: str, rtype: int, data: object, ttl: int | None = None) -> Record:
+        """Add a record (once) and return it."""
         record = Record(name, rtype, self.ttl if ttl is None else ttl, data)  # type: ignore[arg-type]
         seen = self.seen
         size = len(seen)
@@ -221,14 +225,15 @@ class _Builder:
             self.nodes[name].append(record)
             if self._names is not None:
                 self._names[name] = None
+        return record
 
     def exists(self, name: str) -> None:
         self.nodes[name]
         if self._names is not None:
             self._names[name] = None
 
-    def address(self, name: str, ip: str) -> None:
-        self.add(name, _family_type(ip), ip)
+    def address(self, name: str, ip: str) -> Record:
+        return self.add(name, _family_type(ip), ip)
 
     def srv(self, name: str, targets: list[_Target]) -> None:
         """SRV records as CoreDNS writes them: priority 0, weight 100/n, A/AAAA extra.
@@ -242,8 +247,8 @@ class _Builder:
         for target in targets:
             if target.port.port == NO_PORT:
                 continue
-            self.add(name, SRV, (0, weight, target.port.port, target.name))
-            extra = Record(target.name, _family_type(target.ip), self.ttl, target.ip)
+            extra = target.address
+            self.add(name, SRV, (0, weight, target.port.port, extra.name))
             size = len(self.seen_additional)
             self.seen_additional.add((name, extra))
             if len(self.seen_additional) != size:
@@ -256,14 +261,15 @@ class _Builder:
         if old is not None and old.service == service and list(old.endpoints) == endpoints:
             self._keep(old)
             return
-        self._names, self._service_ptrs, self._endpoint_ptrs = {}, [], []
+        self._names = {}
+        self._service_ips, self._service_names = [], []
+        self._endpoint_ips, self._endpoint_names = [], []
         try:
             self._service(service, endpoints)
-            service_ips, service_names = _unzip(self._service_ptrs)
-            endpoint_ips, endpoint_names = _unzip(self._endpoint_ptrs)
-            self.parts[service.key] = _Part(service, tuple(endpoints), tuple(self._names),
-                                            service_ips, service_names, endpoint_ips,
-                                            endpoint_names)
+            self.parts[service.key] = _Part(
+                service, tuple(endpoints), tuple(self._names), tuple(self._service_ips),
+                tuple(self._service_names), tuple(self._endpoint_ips),
+                tuple(self._endpoint_names))
         finally:
             self._names = None
 
@@ -287,16 +293,14 @@ class _Builder:
             return
         # Endpoint names (<hostname>.<service>) resolve for every service with endpoints,
         # headless or not, as in CoreDNS; the service name itself differs.
-        hosts = [f"{endpoint_label(address)}.{name}" for address, _ in endpoints]
-        endpoint_targets = [
-            _Target(host, address.ip, port)
-            for host, (address, ports) in zip(hosts, endpoints, strict=True)
-            for port in ports
-        ]
-        for host, (address, _) in zip(hosts, endpoints, strict=True):
-            self.address(host, address.ip)
+        endpoint_targets = []
+        for address, ports in endpoints:
+            host = f"{endpoint_label(address)}.{name}"
+            record = self.address(host, address.ip)
+            endpoint_targets += [_Target(record, port) for port in ports]
             self.ptr_endpoints[address.ip].append(host)
-            self._endpoint_ptrs.append((address.ip, host))
+            self._endpoint_ips.append(address.ip)
+            self._endpoint_names.append(host)
         if service.headless:
             if not endpoint_targets:
                 return  # no ready endpoints: NXDOMAIN, as the specification says
@@ -304,14 +308,16 @@ class _Builder:
                 self.address(name, address.ip)
             targets = endpoint_targets
         else:
+            records = []
             for ip in service.cluster_ips:
-                self.address(name, ip)
+                records.append(self.address(name, ip))
                 self.ptr_service.setdefault(ip, name)
-                self._service_ptrs.append((ip, name))
+                self._service_ips.append(ip)
+                self._service_names.append(name)
             targets = [
-                _Target(name, ip, EndpointPort(p.name, p.port, p.protocol))
+                _Target(record, EndpointPort(p.name, p.port, p.protocol))
                 for p in service.ports
-                for ip in service.cluster_ips
+                for record in records
             ]
         self.srv(name, targets)
         named = {(t.port.name, t.port.protocol.lower()) for t in targets if t.port.name}
@@ -349,10 +355,6 @@ class _Builder:
                 if name in nodes or name in kept:
                     break
                 self.exists(name)
-
-
-def _unzip(pairs: list[tuple[str, str]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    return tuple(a for a, _ in pairs), tuple(b for _, b in pairs)
 
 
 def endpoint_label(address: EndpointAddress) -> str:
