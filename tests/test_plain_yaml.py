@@ -11,6 +11,7 @@ every manifest under tests/ and manifests/, piece by piece as `documents.split` 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +187,15 @@ def test_a_remembered_line_means_the_same_wherever_it_comes_again() -> None:
         fast = reader.read(text)
         assert fast is not None and same(fast, list(yaml.load_all(text, Loader=KubernetesLoader)))
     assert reader.read("x: 2\n  y: on\n") is None  # a line deeper after a scalar
+
+
+def test_a_loader_with_a_resolver_for_any_first_character_is_asked_itself() -> None:
+    class Shouting(KubernetesLoader):  # type: ignore[misc,valid-type]
+        """Upper-case words are their own tag, whatever character they start with."""
+
+    Shouting.add_implicit_resolver("!shout", re.compile(r"[A-Z]+\Z"), None)
+    Shouting.add_constructor("!shout", lambda loader, node: node.value.lower())
+    text = "kind: LOUD\nname: Quiet\nport: 80\n"
+    expected = [{"kind": "loud", "name": "Quiet", "port": 80}]
+    assert list(yaml.load_all(text, Loader=Shouting)) == expected
+    assert PlainReader(Shouting).read(text) == expected

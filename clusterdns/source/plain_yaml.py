@@ -35,7 +35,9 @@ _NESTED = object()  # a line whose value is not on it
 # this reader reads): tuples, as a line's (indentation, text) otherwise is, never equal to one.
 _BLANK = (-1, "blank")
 _MISPLACED = (-1, "misplaced")
-_RECENT = 4096  # plain scalars, and lines, remembered with what they mean
+# Plain scalars remembered with their values, and lines with what they mean (lines: as
+# many again as one document has, at most)
+_RECENT = 4096
 # A `key: value` or `key:` line this reader takes: the key a plain scalar without
 # indicators, colons, comments or flow characters, and without trailing blanks (the line
 # is already stripped of leading ones and trailing ones).
@@ -58,18 +60,23 @@ class _Scalars:
         self._constructors = loader.yaml_constructors
         self._loader = loader("")
         resolvers = loader.yaml_implicit_resolvers
-        self._typed = (frozenset(resolvers) if None not in resolvers
-                       and not loader.yaml_path_resolvers else None)
+        # The resolver's patterns by first character, tried here in its own order without
+        # its per-call set-up (which costs more than the patterns: 30,000 addresses start
+        # with a digit); None when it has wildcard or path resolvers, and is asked itself.
+        self._patterns: dict[str, list[tuple[str, re.Pattern[str]]]] | None = (
+            dict(resolvers) if None not in resolvers and not loader.yaml_path_resolvers
+            else None)
         self._recent: dict[str, Any] = {}
 
     def value(self, text: str) -> Any:
         """The Python value of the plain scalar `text`."""
-        if self._typed is not None and text[0] not in self._typed:
+        patterns = self._patterns
+        if patterns is not None and text[0] not in patterns:
             return text
         recent = self._recent.get(text, _UNSEEN)
         if recent is not _UNSEEN:
             return recent
-        tag = self._loader.resolve(yaml.ScalarNode, text, (True, False))
+        tag = self._tag(text)
         if tag == _STR:
             value: Any = text
         elif tag == "tag:yaml.org,2002:merge":
@@ -80,6 +87,15 @@ class _Scalars:
             self._recent.clear()
         self._recent[text] = value
         return value
+
+    def _tag(self, text: str) -> str:
+        """The tag the loader's resolver gives the plain scalar `text` (not empty)."""
+        if self._patterns is None:
+            return str(self._loader.resolve(yaml.ScalarNode, text, (True, False)))
+        for tag, pattern in self._patterns[text[0]]:
+            if pattern.match(text):
+                return tag
+        return _STR
 
 
 class PlainReader:
@@ -104,6 +120,9 @@ class PlainReader:
         """
         if _UNUSUAL.search(text):
             return None
+        for table in (self._lines, self._entries, self._items):
+            if len(table) >= _RECENT:  # checked per document, not per line remembered
+                table.clear()
         lines = text.split("\n")
         started = _DOCUMENT_START.match(lines[0]) is not None
         if started:
@@ -137,7 +156,7 @@ class PlainReader:
             meaning = _MISPLACED
         else:
             meaning = (len(line) - len(stripped), stripped.rstrip(" "))
-        _remember(self._lines, line, meaning)
+        self._lines[line] = meaning
         return meaning
 
     def _node(self, lines: list[tuple[int, str]], i: int, indent: int) -> tuple[Any, int]:
@@ -180,7 +199,7 @@ class PlainReader:
         rest = text[2:].lstrip(" ")
         nested = rest.startswith("- ") or _KEY_LINE.fullmatch(rest) is not None
         item = (len(text) - len(rest), rest, _NESTED if nested else self._scalar(rest))
-        _remember(self._items, text, item)
+        self._items[text] = item
         return item
 
     def _mapping(self, lines: list[tuple[int, str]], i: int, indent: int
@@ -214,7 +233,7 @@ class PlainReader:
         key = self._scalars.value(line[1])
         rest = line[2]
         entry = (key, self._scalar(rest) if rest and rest[0] != "#" else _NESTED)
-        _remember(self._entries, text, entry)
+        self._entries[text] = entry
         return entry
 
     def _scalar(self, text: str) -> Any:
@@ -233,10 +252,3 @@ class PlainReader:
                 or ": " in text or text.endswith(":")):
             raise _NotPlain
         return self._scalars.value(text)
-
-
-def _remember(table: dict[str, Any], text: str, meaning: Any) -> None:
-    """Keep what a line means for its next occurrence, within _RECENT lines."""
-    if len(table) >= _RECENT:
-        table.clear()
-    table[text] = meaning
