@@ -21,6 +21,7 @@ from ..source.model import (
     EndpointPort,
     Pod,
     Service,
+    ServicePort,
 )
 from . import hostnames
 from .hostnames import Hostnames
@@ -162,7 +163,7 @@ class _Target:
     # The A/AAAA record of the SRV target (the service name, or <endpoint>.<service
     # name>): the extra record of every SRV answer that names it.
     address: Record
-    port: EndpointPort
+    port: EndpointPort | ServicePort  # the name, number and protocol an SRV record needs
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,11 +315,7 @@ class _Builder:
                 self.ptr_service.setdefault(ip, name)
                 self._service_ips.append(ip)
                 self._service_names.append(name)
-            targets = [
-                _Target(record, EndpointPort(p.name, p.port, p.protocol))
-                for p in service.ports
-                for record in records
-            ]
+            targets = [_Target(record, port) for port in service.ports for record in records]
         self.srv(name, targets)
         named = {(t.port.name, t.port.protocol.lower()) for t in targets if t.port.name}
         for port_name, protocol in sorted(named):
