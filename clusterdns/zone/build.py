@@ -148,7 +148,8 @@ def reverse_name(ip: str) -> str:
     `ipaddress` would parse each address again, a third of a 10,000-service build.
     """
     if ":" not in ip:
-        return ".".join(reversed(ip.split("."))) + ".in-addr.arpa."
+        a, b, c, d = ip.split(".")
+        return f"{d}.{c}.{b}.{a}.in-addr.arpa."
     return ipaddress.ip_address(ip).reverse_pointer + "."
 
 
