@@ -370,14 +370,15 @@ def service_endpoints(cluster: Cluster) -> dict[tuple[str, str], list[Endpoint]]
     written: dict[tuple[str, str], list[Endpoint]] = defaultdict(list)
     for endpoint_set in cluster.endpoints:
         key = (endpoint_set.namespace, endpoint_set.service)
-        written[key].extend((a, endpoint_set.ports) for a in endpoint_set.addresses)
+        written[key] += [(a, endpoint_set.ports) for a in endpoint_set.addresses]
     by_label = pods_by_label(cluster.pods)
     result = {}
     for service in cluster.services:
         if service.type == EXTERNAL_NAME:
             continue
-        if service.key in written:
-            entries = written[service.key]
+        key = service.key
+        if key in written:
+            entries = written[key]
         elif service.selector:
             entries = []
             for pod in selected(by_label, service):
@@ -391,10 +392,8 @@ def service_endpoints(cluster: Cluster) -> dict[tuple[str, str], list[Endpoint]]
                 )
         else:
             entries = []
-        result[service.key] = [
-            (address, ports) for address, ports in entries
-            if address.ready or service.publish_not_ready
-        ]
+        result[key] = (list(entries) if service.publish_not_ready
+                       else [entry for entry in entries if entry[0].ready])
     return result
 
 
