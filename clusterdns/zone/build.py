@@ -341,8 +341,9 @@ class _Builder:
         ):
             self.kept[name] = old
             return
-        for target in targets:
-            self.add(name, PTR, target)
+        # Straight in, past `seen`: each address has its own reverse name, which gets its
+        # targets once (`reverse` dedupes them), so there is nothing to keep out.
+        self.nodes[name] += [Record(name, PTR, self.ttl, target) for target in targets]
 
     def fill_empty_non_terminals(self) -> None:
         suffix = "." + self.origin
