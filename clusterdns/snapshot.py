@@ -18,7 +18,7 @@ from .source.model import Cluster
 from .source.problems import ManifestWarning
 from .source.state import State
 from .zone import build as zones
-from .zone.build import Zone
+from .zone.build import Zone, service_endpoints
 from .zone.diagnostics import empty_names
 from .zone.records import fqdn
 from .zone.settings import ZoneSettings
@@ -63,11 +63,17 @@ def take(paths: Iterable[str | Path], options: LoadOptions, settings: ZoneSettin
     if loaded.errors:
         return Snapshot(loaded, loaded.warnings, None, state)
     cluster = loaded.cluster
-    warnings = loaded.warnings + empty_names(cluster, fqdn(settings.domain), loaded.origins)
-    kept = replace(state, addresses=loaded.addresses)
-    if previous is not None and cluster == previous_cluster:
-        return Snapshot(loaded, warnings, None, kept)
-    digest = states.content_digest(cluster, settings)
-    known = number(kept, digest, loaded.newest_change)
-    built = zones.build(cluster, settings, serial=known.serial, previous=previous)
-    return Snapshot(loaded, warnings, built, known)
+    endpoints = service_endpoints(cluster)  # what the warnings and the build both need
+    try:
+        warnings = loaded.warnings + empty_names(cluster, fqdn(settings.domain),
+                                                 loaded.origins, endpoints)
+        kept = replace(state, addresses=loaded.addresses)
+        if previous is not None and cluster == previous_cluster:
+            return Snapshot(loaded, warnings, None, kept)
+        digest = states.content_digest(cluster, settings)
+        known = number(kept, digest, loaded.newest_change)
+        built = zones.build(cluster, settings, serial=known.serial, previous=previous,
+                            endpoints=endpoints)
+        return Snapshot(loaded, warnings, built, known)
+    finally:
+        zones.release(endpoints)

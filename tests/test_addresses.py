@@ -172,6 +172,10 @@ def test_outside_only_when_a_range_of_that_family_is_set() -> None:
     assert addresses.outside("8.8.8.8", v4) == ipaddress.ip_network("10.96.0.0/12")
     assert addresses.outside("10.96.0.9", v4) is None
     assert addresses.outside("fd00::1", v4) is None  # no IPv6 range: nothing to check
+    both = addresses.parse_cidrs(addresses.DEFAULT_CIDRS)
+    assert addresses.outside("fd00:10:96::9", both) is None
+    assert addresses.outside("fd00::1", both) == ipaddress.ip_network("fd00:10:96::/112")
+    assert addresses.outside("10.112.0.0", both) == ipaddress.ip_network("10.96.0.0/12")
 
 
 def test_an_explicit_address_of_one_family_gets_the_other_derived() -> None:

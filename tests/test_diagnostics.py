@@ -11,6 +11,7 @@ from clusterdns.source.model import (
     Pod,
     Service,
 )
+from clusterdns.zone.build import service_endpoints
 from clusterdns.zone.diagnostics import empty_names
 
 Z = "cluster.local."
@@ -55,6 +56,17 @@ def test_why_a_headless_service_is_empty() -> None:
         "no selector, and no Endpoints or EndpointSlice of that name)",
         "its Endpoints/EndpointSlices list no ready address)",
     ]
+
+
+def test_endpoints_worked_out_by_the_caller_give_the_same_warnings() -> None:
+    written = Pod("shop", "p", labels=(("app", "db"),))
+    dead = EndpointSet("shop", "old", (EndpointAddress("10.1.0.2", ready=False),),
+                       (EndpointPort("", 80),))
+    given = cluster(headless("db", {"app": "db"}), headless("old"), pods=(written,),
+                    endpoints=(dead,))
+    own = empty_names(given, Z)
+    assert len(own) == 2
+    assert empty_names(given, Z, endpoints=service_endpoints(given)) == own
 
 
 def test_services_with_endpoints_and_other_kinds_are_quiet() -> None:

@@ -114,6 +114,12 @@ BAD = [
      "s.yaml: document 1: endpoints[0].addresses[0]: '10.0.0.1' is not an IPv6 address"),
     ("kind: Service\nmetadata: {name: s}\nspec: {clusterIP: 8.8.8.8, ports: [{port: 80}]}\n",
      "s.yaml: document 1: spec.clusterIP: 8.8.8.8 is outside the service range 10.96.0.0/12"),
+    ("kind: Service\nmetadata: {name: s}\n"
+     "spec: {clusterIPs: [10.96.0.5, 10.96.0.6], ports: [{port: 80}]}\n",
+     "s.yaml: document 1: spec.clusterIPs: at most one address per IP family"),
+    ("kind: Service\nmetadata: {name: s}\nspec: {clusterIP: 'fd00:1::5', ports: [{port: 80}]}\n",
+     "s.yaml: document 1: spec.clusterIP: fd00:1::5 is outside the service range "
+     "fd00:10:96::/112"),
     ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: three}\n",
      "s.yaml: document 1: spec.replicas: 'three' is not a whole number of 0 or more"),
     ("apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: s}\n"

@@ -11,6 +11,7 @@ every manifest under tests/ and manifests/, piece by piece as `documents.split` 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,29 @@ def test_a_document_longer_than_a_slice_is_read_whole() -> None:
     late = len(text) - 100  # a character the reader leaves to PyYAML, past the first slice
     assert check(text[:late] + "\t" + text[late + 1:]) is None
     assert check(text[:late] + "é" + text[late + 1:]) is None
+
+
+def test_a_remembered_line_means_the_same_wherever_it_comes_again() -> None:
+    """Lines are remembered from one document to the next, and forgotten past a bound:
+    the same line at another depth, in a sequence, or after the bound reads as PyYAML
+    reads it there, and one PyYAML refuses is still declined."""
+    reader = PlainReader(KubernetesLoader)
+    texts = ["a: 1\nb:\n- x: 2\n  y: on\n", "b:\n  - x: 2\n    y: on\na: 1\n",
+             "- x: 2\n- - a: 1\n  - y: on\n", "- y: on\n  x: 2\n"]
+    texts += [f"n{i}: {i}\n" for i in range(5000)]  # more lines than are remembered
+    for text in texts + texts[:4]:
+        fast = reader.read(text)
+        assert fast is not None and same(fast, list(yaml.load_all(text, Loader=KubernetesLoader)))
+    assert reader.read("x: 2\n  y: on\n") is None  # a line deeper after a scalar
+
+
+def test_a_loader_with_a_resolver_for_any_first_character_is_asked_itself() -> None:
+    class Shouting(KubernetesLoader):  # type: ignore[misc,valid-type]
+        """Upper-case words are their own tag, whatever character they start with."""
+
+    Shouting.add_implicit_resolver("!shout", re.compile(r"[A-Z]+\Z"), None)
+    Shouting.add_constructor("!shout", lambda loader, node: node.value.lower())
+    text = "kind: LOUD\nname: Quiet\nport: 80\n"
+    expected = [{"kind": "loud", "name": "Quiet", "port": 80}]
+    assert list(yaml.load_all(text, Loader=Shouting)) == expected
+    assert PlainReader(Shouting).read(text) == expected

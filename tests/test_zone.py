@@ -253,3 +253,10 @@ def test_a_named_port_without_a_number_exists_with_no_srv() -> None:
 def test_an_empty_cluster_still_has_svc_and_pod_names() -> None:
     built = zone.build(Cluster())
     assert built.lookup("svc.cluster.local.") == {} and built.lookup("pod.cluster.local.") == {}
+
+
+@settings(max_examples=50, deadline=None)
+@given(cluster=clusters())
+def test_endpoints_worked_out_by_the_caller_build_the_same_zone(cluster: Cluster) -> None:
+    endpoints = zone.service_endpoints(cluster)
+    assert zone.build(cluster, serial=1, endpoints=endpoints) == zone.build(cluster, serial=1)

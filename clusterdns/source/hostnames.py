@@ -26,6 +26,7 @@ order among equals.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -134,11 +135,20 @@ class _Join:
                  services: Sequence[Service]) -> None:
         self.options = options
         self.origins = origins
-        self.position = {key: i for i, key in enumerate(origins)}
-        self.services = {s.key: s for s in services}
+        self._services = services
         self.created: dict[Owner, str] = {}
         self.claims: list[HostnameClaim] = []
         self.warnings: list[ManifestWarning] = []
+
+    # Made when first needed: most clusters claim no hostname, and both index every
+    # object (20,000 for 10,000 services).
+    @functools.cached_property
+    def position(self) -> dict[Owner, int]:
+        return {key: i for i, key in enumerate(self.origins)}
+
+    @functools.cached_property
+    def services(self) -> dict[tuple[str, str], Service]:
+        return {s.key: s for s in self._services}
 
     def warn(self, owner: Owner, field: str, message: str) -> None:
         kind, namespace, name = owner

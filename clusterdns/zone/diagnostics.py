@@ -8,24 +8,26 @@ so they are found here once, with the object's file and document when known. Pur
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 
 from ..source.model import EXTERNAL_NAME, Cluster, Pod, Service
 from ..source.problems import ManifestWarning
-from .build import pods_by_label, release, selected, service_endpoints
+from .build import Endpoint, pods_by_label, selected, service_endpoints
 
 # (kind, namespace, name) -> (file, document) of the object, when it came from a file.
 Origins = Mapping[tuple[str, str, str], tuple[str, int]]
 
 
-def empty_names(cluster: Cluster, origin: str, origins: Origins | None = None
+def empty_names(cluster: Cluster, origin: str, origins: Origins | None = None,
+                endpoints: Mapping[tuple[str, str], list[Endpoint]] | None = None
                 ) -> list[ManifestWarning]:
     """A warning for each name users will expect to resolve that will not (`origin` is
-    the zone's name)."""
+    the zone's name). `endpoints` are the cluster's `service_endpoints` when the caller
+    has them already: the zone build needs them too."""
     where = _locator(origins or {})
     origin = origin.rstrip(".")
-    endpoints = service_endpoints(cluster)
+    if endpoints is None:
+        endpoints = service_endpoints(cluster)
     by_label = pods_by_label(cluster.pods)
     services = {s.key: s for s in cluster.services}
     warnings = []
@@ -48,7 +50,6 @@ def empty_names(cluster: Cluster, origin: str, origins: Origins | None = None
         if claim.name == origin or claim.name.endswith("." + origin):
             warnings.append(where(*claim.owner, "", f"{claim.name} is inside the cluster "
                                   f"zone {origin}: not served (its names are the cluster's)"))
-    release(endpoints)
     return warnings
 
 
@@ -74,10 +75,9 @@ def _unreached_hostnames(cluster: Cluster, services: Mapping[tuple[str, str], Se
                          endpoints: Mapping, origin: str,
                          where: Callable[..., ManifestWarning]) -> list[ManifestWarning]:
     """Pods whose `hostname.subdomain` name will not exist, one warning per workload."""
-    listed: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for key, entries in endpoints.items():
-        for address, _ in entries:
-            listed[key].add(address.target)
+    # The pods each service's endpoints name, gathered for the services a pod's subdomain
+    # names: most clusters have no such pod, and 10,000 services have 30,000 endpoints.
+    listed: dict[tuple[str, str], set[str]] = {}
     seen: set[tuple[str, str, str]] = set()
     warnings = []
     for pod in cluster.pods:
@@ -85,8 +85,11 @@ def _unreached_hostnames(cluster: Cluster, services: Mapping[tuple[str, str], Se
             continue
         key = (pod.namespace, pod.subdomain)
         service = services.get(key)
-        if service is not None and pod.name in listed[key]:
-            continue
+        if service is not None:
+            if key not in listed:
+                listed[key] = {address.target for address, _ in endpoints.get(key, ())}
+            if pod.name in listed[key]:
+                continue
         kind, name, field = _owner(pod)
         if (kind, pod.namespace, name) in seen:
             continue
