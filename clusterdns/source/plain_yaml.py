@@ -35,8 +35,8 @@ _NESTED = object()  # a line whose value is not on it
 # this reader reads): tuples, as a line's (indentation, text) otherwise is, never equal to one.
 _BLANK = (-1, "blank")
 _MISPLACED = (-1, "misplaced")
-# Plain scalars remembered with their values, and lines with what they mean (lines: as
-# many again as one document has, at most)
+# How many plain scalars (with their values) and lines (with what they mean) are kept;
+# the line tables are checked once per document, so they may hold one document more.
 _RECENT = 4096
 # A `key: value` or `key:` line this reader takes: the key a plain scalar without
 # indicators, colons, comments or flow characters, and without trailing blanks (the line
