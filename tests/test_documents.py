@@ -124,6 +124,7 @@ def test_a_large_value_in_a_message_is_cut_short(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name,text", [
     ("huge.yaml", f"kind: Pod\nmetadata: {{name: {'9' * 5000}}}\n"),
+    ("plain.yaml", f"kind: Pod\nmetadata:\n  name: {'9' * 5000}\n"),  # the fast reader's
     ("huge.json", f'{{"kind": "Pod", "metadata": {{"name": {"9" * 5000}}}}}'),
 ])
 def test_a_number_python_cannot_hold_is_an_error_for_that_file(tmp_path: Path, name: str,

@@ -163,7 +163,8 @@ class PlainReader:
             return [None] if started else []
         try:
             value, end = self._node(content, 0, content[0][0])
-        except (_NotPlain, RecursionError):  # PyYAML says what is wrong with it
+        # PyYAML says what is wrong with it (ValueError: a number Python cannot hold).
+        except (_NotPlain, RecursionError, ValueError):
             return None
         return [value] if end == len(content) else None
 
