@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -116,3 +117,12 @@ def test_the_lock_lets_one_process_number_at_a_time(tmp_path: Path) -> None:
     blocker.write_text("")
     with state.locked(blocker / "state.json"):  # nowhere to lock: on without it
         pass
+
+
+def test_the_content_digest_of_a_big_cluster_is_the_digest_of_its_parts_joined() -> None:
+    """Hashed in steps, the digest must stay what it was, or every serial would jump."""
+    services = tuple(Service("x", f"s{i}") for i in range(2500))
+    cluster = Cluster(services=services, namespaces=frozenset({"x"}))
+    text = "\n".join([*sorted(map(repr, services)), "x", "", repr("s")])
+    expected = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    assert state.content_digest(cluster, "s") == expected

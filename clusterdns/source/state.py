@@ -113,13 +113,24 @@ def next_serial(state: State, digest: str, newest_change: int) -> int:
     return max(state.serial + 1, newest_change) & 0xFFFFFFFF
 
 
+_DIGEST_STEP = 1000  # parts joined and hashed at once
+
+
 def content_digest(cluster: Cluster, settings: object) -> str:
     """A digest of everything a zone is built from, independent of file order."""
     parts = sorted(map(repr, (*cluster.services, *cluster.pods, *cluster.endpoints,
                               *cluster.hostnames)))
     parts += sorted(cluster.namespaces)
     parts += [cluster.external_zone, repr(settings)]
-    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
+    # The parts joined by newlines, hashed a thousand at a time: one join and encode of
+    # 50,000 services' text held the interpreter lock for ~0.2 s while a reload thread
+    # kept the server from answering. The bytes hashed, and so the digest, are the same.
+    digest = hashlib.blake2b(digest_size=16)
+    for start in range(0, len(parts), _DIGEST_STEP):
+        if start:
+            digest.update(b"\n")
+        digest.update("\n".join(parts[start:start + _DIGEST_STEP]).encode())
+    return digest.hexdigest()
 
 
 def _encode(state: State) -> dict[str, Any]:
