@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -92,12 +92,21 @@ def compare(old: Cluster, new: Cluster) -> ClusterChanges:
     )
 
 
-def _counts(old: Mapping[Hashable, object], new: Mapping[Hashable, object]) -> Counts:
-    return Counts(
+def _counts(old: dict[Hashable, object], new: dict[Hashable, object]) -> Counts:
+    """The counts between two mappings made for them, which are emptied after.
+
+    Their keys are pairs made for them, one per object: freed with the mappings, 50,000
+    of them held the interpreter lock for ~14 ms; one item at a time, it changes hands.
+    """
+    counts = Counts(
         added=sum(1 for key in new if key not in old),
         removed=sum(1 for key in old if key not in new),
         changed=sum(1 for key, value in new.items() if key in old and old[key] != value),
     )
+    for mapping in (old, new):
+        while mapping:
+            mapping.popitem()
+    return counts
 
 
 def _endpoints_by_service(cluster: Cluster) -> dict[tuple[str, str], list[object]]:

@@ -356,6 +356,8 @@ class _Assembly:
         kept = list(last.values())
         for item in kept:
             self.read[item.kind] += 1
+        while last:  # a key made per object: freed all at once, 100,000 hold the lock ~14 ms
+            last.popitem()
         return kept
 
     def _services(self, services: list[tuple[Service, Parsed]]) -> list[Service]:
