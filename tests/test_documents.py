@@ -152,7 +152,7 @@ def test_nesting_too_deep_to_follow_is_an_error_naming_the_file(
 @given(st.lists(st.sampled_from(["---", "----", "\n", "a", " ", "\t", "\r", "-", "...\n"]),
                 max_size=14).map("".join))
 def test_split_cuts_at_every_document_start_and_nowhere_else(text: str) -> None:
-    pieces = documents.split(text)
+    pieces = list(documents.split(text))
     assert "".join(pieces) == text
     assert all(documents.DOCUMENT_START.match(piece) for piece in pieces[1:])
     for piece in pieces:  # no marker line left inside a piece

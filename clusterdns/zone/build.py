@@ -390,7 +390,9 @@ def service_endpoints(cluster: Cluster) -> dict[tuple[str, str], list[Endpoint]]
             continue
         key = service.key
         if key in written:
-            entries = written[key]
+            # Taken out, so what is left to free at the end is only what no service uses:
+            # 50,000 services' lists and key pairs freed at once held the lock for 16 ms.
+            entries = written.pop(key)
         elif service.selector:
             entries = []
             for pod in selected(by_label, service):
@@ -404,7 +406,7 @@ def service_endpoints(cluster: Cluster) -> dict[tuple[str, str], list[Endpoint]]
                 )
         else:
             entries = []
-        result[key] = (list(entries) if service.publish_not_ready
+        result[key] = (entries if service.publish_not_ready
                        else [entry for entry in entries if entry[0].ready])
     return result
 
@@ -416,7 +418,8 @@ def release(endpoints: dict[tuple[str, str], list[Endpoint]]) -> None:
     are one cascade of deallocations, ~9 ms with the interpreter lock held while a
     reload thread keeps the server from answering.
     """
-    for entries in endpoints.values():
+    while endpoints:
+        _, entries = endpoints.popitem()  # its key pair too, one at a time
         while entries:
             del entries[-_FREE_STEP:]
 
