@@ -35,16 +35,17 @@ _NESTED = object()  # a line whose value is not on it
 # this reader reads): tuples, as a line's (indentation, text) otherwise is, never equal to one.
 _BLANK = (-1, "blank")
 _MISPLACED = (-1, "misplaced")
-# How many plain scalars (with their values) and lines (with what they mean) are kept;
-# the line tables are checked once per document, so they may hold one document more.
+# How many plain scalars (with their values) and lines (with what they mean) are kept.
+# A full line table takes no more until the next document empties it: grown by every
+# line of a 100,000-line document, emptying it was one free holding the lock ~10 ms.
 _RECENT = 4096
-# A `key: value` or `key:` line this reader takes: the key a plain scalar without
-# indicators, colons, comments or flow characters, and without trailing blanks (the line
-# is already stripped of leading ones and trailing ones).
 # One regular-expression search or split over a whole big document is one C call holding
 # the interpreter lock (13 ms for 100,000 addresses, while a reload thread keeps the
 # server from answering); over slices this long, the lock changes hands in between.
 _SLICE = 1 << 16
+# A `key: value` or `key:` line this reader takes: the key a plain scalar without
+# indicators, colons, comments or flow characters, and without trailing blanks (the line
+# is already stripped of leading ones and trailing ones).
 _KEY_LINE = re.compile(r"([^-\[\]{},&*!|>'\"%@`?:# ][^:#,\[\]{}]*)(?<! ):(?: +(.*))?")
 
 
@@ -178,7 +179,8 @@ class PlainReader:
             meaning = _MISPLACED
         else:
             meaning = (len(line) - len(stripped), stripped.rstrip(" "))
-        self._lines[line] = meaning
+        if len(self._lines) < _RECENT:
+            self._lines[line] = meaning
         return meaning
 
     def _node(self, lines: list[tuple[int, str]], i: int, indent: int) -> tuple[Any, int]:
@@ -221,7 +223,8 @@ class PlainReader:
         rest = text[2:].lstrip(" ")
         nested = rest.startswith("- ") or _KEY_LINE.fullmatch(rest) is not None
         item = (len(text) - len(rest), rest, _NESTED if nested else self._scalar(rest))
-        self._items[text] = item
+        if len(self._items) < _RECENT:
+            self._items[text] = item
         return item
 
     def _mapping(self, lines: list[tuple[int, str]], i: int, indent: int
@@ -255,7 +258,8 @@ class PlainReader:
         key = self._scalars.value(line[1])
         rest = line[2]
         entry = (key, self._scalar(rest) if rest and rest[0] != "#" else _NESTED)
-        self._entries[text] = entry
+        if len(self._entries) < _RECENT:
+            self._entries[text] = entry
         return entry
 
     def _scalar(self, text: str) -> Any:
