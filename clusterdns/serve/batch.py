@@ -24,9 +24,9 @@ One wake-up runs in C where `_batchloop.c` was built (setup.py builds it at inst
 where there is a compiler and Python's headers): one call receives, answers the stored
 replies, counts them and, when every datagram had one, sends them. At 50k q/s a wake-up
 finds about five queries, and what it cost besides the kernel's work (two ctypes calls,
-this module's loop, a slice per datagram) was most of what kept the server's CPU per
-query at dnsmasq's: in one bench run, 0.98x of it with the loop in Python and 0.68x in
-C (at saturation 0.89x and 0.71x; README, Benchmark). Where the module is not built (no
+this module's loop, a slice per datagram) weighs on the CPU per query: on a quiet
+machine, 0.96x dnsmasq's with the loop in Python and 0.87x in C (at saturation 0.80x
+and 0.72x; README, Benchmark). Where the module is not built (no
 compiler, as in python:3.11-slim), when `compiled=False` asks for it, and for
 rate-limited listeners, whose every reply goes through `rrl`, the same steps run here in
 Python with the system calls through ctypes. Either way the slow path, what the socket
