@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -10,6 +14,7 @@ from clusterdns.zone import build as zones
 from clusterdns.zone import transfer
 from clusterdns.zone.records import NS, PTR, SOA, A, Record
 from clusterdns.zone.settings import ZoneSettings
+from tests.conftest import EXAMPLES, FIXTURES
 from tests.strategies import clusters
 
 REVERSE = ("10.in-addr.arpa", "0.0.d.f.ip6.arpa")
@@ -132,3 +137,28 @@ def test_a_change_splits_by_zone() -> None:
     deleted, added = change.of(ORIGIN)
     assert [r.data for r in deleted] == ["10.96.0.10"] and [r.data for r in added] == [
         "10.96.0.11"]
+
+
+_TRANSFER_ORDER = """
+import sys
+from clusterdns import snapshot
+from clusterdns.source.manifests import LoadOptions
+from clusterdns.source.state import State
+from clusterdns.zone.settings import ZoneSettings
+from clusterdns.zone.transfer import records
+zone = snapshot.take(sys.argv[1:], LoadOptions(), ZoneSettings(), State()).zone
+for record in records(zone, zone.origin):
+    print(record.name, record.rtype, record.data)
+"""
+
+
+def test_a_transfer_lists_the_records_in_one_order_whatever_the_hash_seed() -> None:
+    """Secondaries and people diffing two transfers see the same order from every
+    process: no set's iteration order may leak into the zone."""
+    orders = {
+        subprocess.run([sys.executable, "-c", _TRANSFER_ORDER, str(EXAMPLES), str(FIXTURES)],
+                       env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True,
+                       text=True, check=True).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(orders) == 1 and orders.pop().count("\n") > 100

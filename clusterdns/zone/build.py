@@ -108,7 +108,7 @@ class Zone:
         """
         if self.pods_mode == "disabled":
             return
-        for namespace, ip in self.pod_ips:
+        for namespace, ip in sorted(self.pod_ips):  # as `build` orders names: any seed
             name = f"{dashed(ip)}.{namespace}.pod.{self.origin}"
             yield from (r for rrs in (self.lookup(name) or {}).values() for r in rrs)
 
@@ -471,14 +471,16 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
         b.address(ns_name, ip)
         b.additional[origin][Record(ns_name, _family_type(ip), settings.ttl, ip)] = None
     reverse_origins = frozenset(fqdn(zone) for zone in settings.reverse_zones)
-    for reverse in reverse_origins:
+    # Sets walked in sorted order: the zone's names, and so a transfer's records, come in
+    # the same order in every process, whatever its hash seed.
+    for reverse in sorted(reverse_origins):
         b.nodes[reverse].append(Record(reverse, SOA, soa.ttl, soa.data))
         b.add(reverse, NS, ns_name)
     b.add(f"dns-version.{origin}", TXT, DNS_SCHEMA_VERSION, SCHEMA_TTL)
     b.exists(f"svc.{origin}")
     b.exists(f"pod.{origin}")
 
-    for namespace in cluster.namespaces:
+    for namespace in sorted(cluster.namespaces):
         b.exists(f"{namespace}.svc.{origin}")
         if settings.pods != "disabled":
             b.exists(f"{namespace}.pod.{origin}")
