@@ -10,6 +10,7 @@ import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
+import pytest
 from dnslib import RCODE
 
 from clusterdns.serve import message, wire
@@ -111,6 +112,15 @@ def test_a_looping_or_endless_chain_costs_one_pass() -> None:
     loop = [f"c{i}.example. 300 IN CNAME c{(i + 1) % 500}.example." for i in range(500)]
     answer, _, _ = scrub(from_text("c0.example."), 1, upstream_reply("c0.example.", *loop))
     assert len(answer) == MAX_CHAIN
+
+
+@pytest.mark.parametrize(("cnames", "kept"), [(15, [5] * 15 + [1]), (16, [5] * 16)])
+def test_a_chain_is_followed_through_16_names_as_bind_follows_it(cnames: int,
+                                                                  kept: list[int]) -> None:
+    chain = [f"c{i}.example. 300 IN CNAME c{i + 1}.example." for i in range(cnames)]
+    reply = upstream_reply("c0.example.", *chain, f"c{cnames}.example. 300 IN A 192.0.2.1")
+    answer, _, _ = scrub(from_text("c0.example."), 1, reply)
+    assert [r.rtype for r in answer] == kept  # the 17th name and past it are not followed
 
 
 def srv_reply_compressed_beyond_rfc(count: int) -> message.Message:
