@@ -91,3 +91,38 @@ def test_additional_records_that_do_not_fit_go_without_tc() -> None:
     assert not writer.add(ADDITIONAL, a_record("a-long-name-for-the-glue.example.", 3))
     out = dns.message.from_wire(writer.finish(7, message.QR, 1))
     assert not out.flags & dns.flags.TC and not out.additional and out.authority
+
+
+# RDATA with names in it, as RFC 1035, 1183, 2163, 2230, 2672 and 2782 lay them out: N a
+# name (compressed in what a server may receive), a number that many fixed octets.
+NAMED_RDATA = {
+    "NS": "N", "MD": "N", "MF": "N", "CNAME": "N", "SOA": "N N 20", "MB": "N", "MG": "N",
+    "MR": "N", "PTR": "N", "MINFO": "N N", "MX": "2 N", "RP": "N N", "AFSDB": "2 N",
+    "RT": "2 N", "PX": "2 N N", "SRV": "6 N", "KX": "2 N", "DNAME": "N",
+}
+RDATA_TYPES = {"NS": 2, "MD": 3, "MF": 4, "CNAME": 5, "SOA": 6, "MB": 7, "MG": 8, "MR": 9,
+               "PTR": 12, "MINFO": 14, "MX": 15, "RP": 17, "AFSDB": 18, "RT": 21, "PX": 26,
+               "SRV": 33, "KX": 36, "DNAME": 39}
+
+
+def test_every_type_with_names_in_its_rdata_is_known() -> None:
+    assert set(message.LAYOUTS) == set(RDATA_TYPES.values())
+
+
+@pytest.mark.parametrize("kind", NAMED_RDATA)
+def test_compressed_names_in_rdata_are_read_whole(kind: str) -> None:
+    qname = from_text("x.example.")
+    sent, expected = b"", b""
+    for index, field in enumerate(NAMED_RDATA[kind].split()):
+        if field == "N":  # a pointer to the question's name
+            sent, expected = sent + b"\xc0\x0c", expected + qname
+        else:
+            octets = bytes(range(index + 1, index + 1 + int(field)))
+            sent, expected = sent + octets, expected + octets
+    header = struct.pack("!HHHHHH", 7, 0x8180, 1, 1, 0, 0)
+    record = b"\xc0\x0c" + struct.pack("!HHIH", RDATA_TYPES[kind], 1, 300, len(sent)) + sent
+    read = message.read(header + qname + b"\x00\x01\x00\x01" + record)
+    assert read.answer == (WireRecord(qname, RDATA_TYPES[kind], 1, 300, expected),)
+    short = record[:10] + struct.pack("!H", len(sent) - 1) + sent[:-1]
+    with pytest.raises(BadMessage):
+        message.read(header + qname + b"\x00\x01\x00\x01" + short)
