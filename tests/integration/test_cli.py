@@ -215,7 +215,7 @@ def test_listen_errors_name_the_address_and_the_likely_cause(tmp_path: Path) -> 
 def test_listen_problems_below_1024_and_on_the_mdns_port_say_why() -> None:
     import errno
 
-    from clusterdns.cli import listen_problem
+    from clusterdns.options import listen_problem
     denied = listen_problem("127.0.0.1", 53, OSError(errno.EACCES, "Permission denied"))
     assert "ports below 1024 need root or the CAP_NET_BIND_SERVICE capability" in denied
     mdns = listen_problem("127.0.0.1", 5353, OSError(errno.EADDRINUSE, "in use"))
