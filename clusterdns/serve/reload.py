@@ -32,6 +32,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from .. import snapshot
+from ..freeing import STEP, empty, empty_mapping
 from ..source import folders, state
 from ..source.manifests import FileCache, ManifestError
 from ..source.model import Cluster
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SWITCH_INTERVAL = 0.0005  # seconds a thread may keep the interpreter lock from another
-RELEASE_STEP = 2000  # pieces of a retired zone freed between two turns of the server
 QUIET_SECONDS = 0.1  # an editor's save, a ConfigMap swap: bursts a few milliseconds long
 MAX_DELAY_SECONDS = 0.5  # a folder that never goes quiet still reloads twice a second
 # Opening and reading a file is an event too (inotify IN_OPEN, IN_CLOSE_NOWRITE): reacting
@@ -104,9 +104,8 @@ def _counts(old: dict[Hashable, object], new: dict[Hashable, object]) -> Counts:
         removed=sum(1 for key in old if key not in new),
         changed=sum(1 for key, value in new.items() if key in old and old[key] != value),
     )
-    for mapping in (old, new):
-        while mapping:
-            mapping.popitem()
+    empty_mapping(old)
+    empty_mapping(new)
     return counts
 
 
@@ -235,9 +234,7 @@ def _retire(retired: list[Cluster | Zone | None], new: Cluster) -> ClusterChange
         changes = compare(old if isinstance(old, Cluster) else Cluster(), new)
         pieces = _pieces(old, zone)
         del old, zone
-        while pieces:
-            del pieces[-RELEASE_STEP:]
-            time.sleep(0)  # the server's turn
+        empty(pieces)
     return changes
 
 
@@ -270,7 +267,7 @@ def _gather(pieces: list[object], items: Iterable[object]) -> None:
     records of one name, or a zone's 300,000 nodes, is one operation in C (a reference
     taken per item, a cache miss each) that holds the interpreter lock for tens of ms."""
     iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, RELEASE_STEP)):
+    while chunk := list(itertools.islice(iterator, STEP)):
         pieces += chunk
 
 

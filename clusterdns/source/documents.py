@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from ..freeing import STEP
 from .plain_yaml import PlainReader
 from .problems import ManifestError
 
@@ -62,7 +63,6 @@ class _KeepingLoader(KubernetesLoader):
 # the interpreter lock held throughout: 75 ms for 100,000 addresses, during which a reload
 # thread keeps the server from answering. Past this size the tree is taken apart in steps.
 LARGE_DOCUMENT = 1 << 20
-_RELEASE_STEP = 2000  # nodes freed between two chances for the server to run
 _PLAIN = PlainReader(KubernetesLoader)
 
 
@@ -184,7 +184,7 @@ def _release(nodes: list[Any]) -> None:
             for item in value:
                 nodes.extend(item) if isinstance(item, tuple) else nodes.append(item)
         freed += 1
-        if freed % _RELEASE_STEP == 0:
+        if freed % STEP == 0:
             time.sleep(0)
 
 
@@ -205,7 +205,7 @@ def release(values: list[Any]) -> None:
         elif type(item) is list:
             values.extend(item)
         freed += 1
-        if freed % _RELEASE_STEP == 0:
+        if freed % STEP == 0:
             time.sleep(0)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from ..freeing import empty, empty_mapping
 from . import addresses, documents, hostnames, workloads
 from .addresses import AddressBook
 from .documents import DEFAULT_MAX_FILE_BYTES, Unreadable
@@ -34,7 +35,6 @@ NOT_OBJECTS_SHOWN = 8  # files named in the warning about documents that are not
 # Past this size a document's loaded values are freed a container at a time
 # (`documents.release`), so a reload thread never holds the server up for long.
 _BIG_TEXT = 1 << 18
-_FREE_STEP = 2000  # objects freed at once, well under a millisecond
 
 
 @dataclass(frozen=True)
@@ -180,10 +180,8 @@ def _read_cached(entry: ManifestFile, cache: FileCache, options: LoadOptions) ->
         return hit[1]
     result = read_file(entry.path, cache.documents.setdefault(name, {}), options)
     cache.entries[name] = (stamp, result)
-    if hit:  # what the file held before, let go a slice at a time (see `parse_text`)
-        items = hit[1].items
-        while items:
-            del items[-_FREE_STEP:]
+    if hit:  # what the file held before, let go a step at a time
+        empty(hit[1].items)
     return result
 
 
@@ -208,8 +206,7 @@ def parse_text(name: str, text: str, namespace: str = "default",
     """Parse the text of file `name`; `previous` as for `read_file`."""
     if previous is not None and not name.lower().endswith(".json"):
         split = _split_documents(name, text, namespace, previous)
-        while previous:  # one at a time: 100,000 documents freed at once hold the lock
-            previous.popitem()
+        empty_mapping(previous)  # 100,000 documents freed at once hold the lock
         if split is not None:
             result = _FileResult([], [], [])
             split.reverse()
@@ -364,8 +361,7 @@ class _Assembly:
         kept = list(last.values())
         for item in kept:
             self.read[item.kind] += 1
-        while last:  # a key made per object: freed all at once, 100,000 hold the lock ~14 ms
-            last.popitem()
+        empty_mapping(last)  # a key made per object: 100,000 freed at once hold the lock ~14 ms
         return kept
 
     def _services(self, services: list[tuple[Service, Parsed]]) -> list[Service]:
