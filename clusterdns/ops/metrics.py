@@ -5,7 +5,7 @@ The names, labels and buckets are CoreDNS's (`plugin/metrics/vars`, `plugin/cach
 unchanged; clusterdns's own figures are under `clusterdns_`.
 
 Counting costs the answer path almost nothing. The UDP fast path (a stored reply sent
-without a Python call) bumps one integer, `Listener.udp_hits`; every other reply is
+without a Python call) bumps one integer (`Listener.stored_hits`); every other reply is
 recorded in full by `Listener.record`, a few dictionary increments. What the fast path
 sent (type, rcode, sizes) is not looked at there: at scrape time its hits are shared out
 over the kinds of stored replies clients were seen to ask for (`StoredMix`), learnt from
@@ -255,22 +255,32 @@ def apportion(total: int, weights: Mapping[MixKey, int]) -> dict[MixKey, int]:
     return shares
 
 
+class HitCounter(Protocol):
+    """An answering thread's count of the stored replies it sent."""
+
+    @property
+    def hits(self) -> int: ...
+
+
 class Listener:
     """What one listen address (UDP and TCP) answered, kept for the scrape.
 
-    `udp_hits` is the one counter the UDP fast path bumps: a plain integer. The rest are
-    dictionaries of plain numbers, filled by `record` for every other reply.
+    `udp_hits` is the one counter the UDP fast path bumps in Python: a plain integer.
+    The answering threads in C (`serve.native.Answerer`) count their own in `threads`;
+    `stored_hits` adds both. The rest are dictionaries of plain numbers, filled by
+    `record` for every other reply.
     """
 
     __slots__ = ("cache_hits", "cache_misses", "do_requests", "durations", "family",
                  "request_sizes", "requests", "response_sizes", "responses", "server",
-                 "udp_hits", "udp_hits_shared")
+                 "threads", "udp_hits", "udp_hits_shared")
 
     def __init__(self, host: str, port: int) -> None:
         self.server = "dns://" + (f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
         self.family = "2" if ":" in host else "1"
         self.udp_hits = 0  # stored replies the UDP fast path sent
         self.udp_hits_shared = 0  # of those, how many are already in the tables below
+        self.threads: list[HitCounter] = []  # answering threads, each with its own count
         self.requests: dict[tuple[str, str, str], int] = {}  # zone, proto, type
         self.do_requests: dict[str, int] = {}  # zone
         self.responses: dict[tuple[str, str, str], int] = {}  # zone, rcode, plugin
@@ -279,6 +289,10 @@ class Listener:
         self.response_sizes: dict[tuple[str, str], Histogram] = {}  # zone, proto
         self.cache_hits: dict[str, int] = {}  # success or denial
         self.cache_misses = 0
+
+    def stored_hits(self) -> int:
+        """Stored replies sent without a Python call per reply, by Python and C loops."""
+        return self.udp_hits + sum(thread.hits for thread in self.threads)
 
     def record(self, zone: str, tcp: bool, qtype: int | None, do: bool, rcode: int,
                plugin: str, seconds: float, request_size: int, response_size: int) -> None:
@@ -310,7 +324,7 @@ class Listener:
 
     def share_hits(self, weights: Mapping[MixKey, list[int]], seconds: float) -> None:
         """Count the fast path's hits since the last call, split by `weights`."""
-        total = self.udp_hits - self.udp_hits_shared
+        total = self.stored_hits() - self.udp_hits_shared
         shares = apportion(total, {key: entry[0] for key, entry in weights.items()})
         self.udp_hits_shared += sum(shares.values())
         for (kind, do, rcode, _, _), count in shares.items():
@@ -400,7 +414,7 @@ def answered(listeners: Iterable[Listener], mix: StoredMix, panics: int) -> Samp
             samples[REQUEST_SIZE][(server, zone, VIEW, proto)] = histogram
         for (zone, proto), histogram in listener.response_sizes.items():
             samples[RESPONSE_SIZE][(server, zone, VIEW, proto)] = histogram
-        samples[STORED_HITS][(server,)] = listener.udp_hits
+        samples[STORED_HITS][(server,)] = listener.stored_hits()
         hits = sum(listener.cache_hits.values())
         if hits or listener.cache_misses:
             samples[CACHE_REQUESTS][(server, ZONE, VIEW)] = hits + listener.cache_misses

@@ -50,14 +50,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..ops.metrics import Listener
-from . import rrl
+from . import native, rrl
 from .rrl import RateLimiter
 from .udp import Responder
-
-try:
-    from ._batchloop import answer as _answer_in_c
-except ImportError:  # not built: see setup.py
-    _answer_in_c = None
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +110,8 @@ def available() -> bool:
 
 
 def compiled_available() -> bool:
-    """Whether the loop in C (`_batchloop.c`) was built here and imports."""
-    return _answer_in_c is not None
+    """Whether the answering threads (`_batchloop.c`) were built here and import."""
+    return native.available()
 
 
 def _receive_failed(error: int) -> None:
@@ -189,20 +184,30 @@ class BatchedUdp:
         # Replies the socket refused (EAGAIN) and forwarded answers, with their addresses.
         self._backlog: collections.deque[tuple[bytes, bytes]] = collections.deque()
         self._paused = False  # reading stopped until the backlog is out
-        self.compiled = compiled and _answer_in_c is not None
-        self._read: Callable[[], None] = (
-            self._read_in_c if self.compiled else self._read_in_python)
-        self._loop.add_reader(self._fd, self._read)
+        self.compiled = compiled and native.available()
+        self._read: Callable[[], None] = self._read_in_python
+        self._reading = self._fd  # what the event loop watches for work
+        self._answerer: Any = None
+        if self.compiled:
+            # The thread holds the UDP exact table for good: each zone's
+            # `PackedAnswers.renewed` empties that one table.
+            self._answerer = native.Answerer(self._fd, responder.packed.udp_table)
+            counts.threads.append(self._answerer)
+            self._read, self._reading = self._read_handed_over, self._answerer.wake
+        self._loop.add_reader(self._reading, self._read)
 
     @property
     def waiting(self) -> int:
         """Replies the socket refused for now (EAGAIN) and those queued behind them."""
-        return len(self._backlog)
+        held = self._answerer.unsent if self._answerer is not None else 0
+        return len(self._backlog) + held
 
     def close(self) -> None:
         """Stop reading and sending, and close the socket; replies still waiting are lost."""
-        self._loop.remove_reader(self._fd)
+        self._loop.remove_reader(self._reading)
         self._loop.remove_writer(self._fd)
+        if self._answerer is not None:
+            self._answerer.close()  # the thread has ended when this returns
         self._backlog.clear()
         self.sock.close()
 
@@ -217,19 +222,19 @@ class BatchedUdp:
         self.counts.udp_hits += hits  # the fast path's one counter, once per batch
         self._send(count, gaps)
 
-    def _read_in_c(self) -> None:
-        """`_read_in_python` with its receive, its loop over the stored replies, its count
-        and, when every datagram had a stored reply, its send done by one call to C."""
-        count, misses, sent = _answer_in_c(self._fd, self._received_at, self._sending_at,
-                                           BATCH, self.responder.packed.udp_exact,
-                                           self.counts)
-        if count <= 0:
-            if count < 0:
-                _receive_failed(-count)
-            return
-        if sent < count:  # misses to answer here, or a send the socket cut short
-            gaps = [i for i in misses if not self._answer(i, self._datagram(i))]
-            self._send(count, gaps, sent)
+    def _read_handed_over(self) -> None:
+        """What the answering thread had no stored reply for, answered the slow way.
+
+        The thread receives into its own buffers; here each datagram's sender goes into
+        a slot of this object's, so replies leave through `_send` and its backlog as the
+        Python loop's do.
+        """
+        waiting = self._answerer.take(BATCH)
+        names = self._names
+        for slot, (_, name) in enumerate(waiting):
+            names[slot * _NAME:slot * _NAME + len(name)] = name
+        gaps = [slot for slot, (data, _) in enumerate(waiting) if not self._answer(slot, data)]
+        self._send(len(waiting), gaps)
 
     def _answer_batch(self, count: int) -> tuple[int, list[int]]:
         """Write a reply into every slot that has one now; (stored replies, slots without).
@@ -356,7 +361,7 @@ class BatchedUdp:
             if sent <= 0 and self._refused():
                 if not self._paused:
                     self._paused = True
-                    self._loop.remove_reader(self._fd)
+                    self._loop.remove_reader(self._reading)
                     self._loop.add_writer(self._fd, self._flush)
                 return
             for _ in range(max(sent, 1)):
@@ -364,7 +369,7 @@ class BatchedUdp:
         if self._paused:
             self._paused = False
             self._loop.remove_writer(self._fd)
-            self._loop.add_reader(self._fd, self._read)
+            self._loop.add_reader(self._reading, self._read)
 
 
 class RateLimitedBatchedUdp(BatchedUdp):

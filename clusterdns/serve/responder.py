@@ -79,7 +79,7 @@ class Responder:
 
         Called on the event loop, so no query runs between the two assignments.
         """
-        old, self.zone, self.packed = self.zone, zone, PackedAnswers()
+        old, self.zone, self.packed = self.zone, zone, self.packed.renewed()
         if self.transfers is not None:
             self.transfers.swapped(old, zone)
 
