@@ -8,6 +8,7 @@ waited more than 5 ms, 50 ms, or got no answer within 1 s. The design's target: 
 in-zone answer delayed by more than a few milliseconds, however big the change.
 
     .venv/bin/python bench/reload_stall.py [--shape endpoints|services] [--size N] [--reloads 3]
+        [--serve-arg=--batch-loop --serve-arg=python]
 
 `endpoints`: one headless Service with N endpoints (the edit adds one); `services`:
 N Services with 3 endpoints each in one file (the edit changes every tenth).
@@ -94,9 +95,10 @@ class Prober(threading.Thread):
 
 
 def measure(shape: str = "endpoints", size: int = 100_000, reloads: int = 3,
-            show_log: bool = False) -> dict[str, float]:
+            show_log: bool = False, serve_args: tuple[str, ...] = ()) -> dict[str, float]:
     """Latency figures of the questions asked while `reloads` big reloads ran; with
-    `show_log`, the server's reload lines go to standard error."""
+    `show_log`, the server's reload lines go to standard error. `serve_args` are added
+    to the server's command line (`--batch-loop python`: the event loop answers all)."""
     make = SHAPES[shape]
     with tempfile.TemporaryDirectory(prefix="clusterdns-stall-") as tmp:
         folder = Path(tmp, "manifests")
@@ -110,7 +112,7 @@ def measure(shape: str = "endpoints", size: int = 100_000, reloads: int = 3,
         port = free_port()
         argv = [sys.executable, "-m", "clusterdns", "serve", "--manifests", str(folder),
                 "--listen", f"127.0.0.1:{port}", "--upstream", "none", "--state",
-                str(Path(tmp, "state.json"))]
+                str(Path(tmp, "state.json")), *serve_args]
         with running(Server("clusterdns", argv, Path(tmp, "server.log"), port)) as server:
             server.wait_ready(PROBE)
             prober = Prober(port)
@@ -154,8 +156,12 @@ def main() -> None:
     parser.add_argument("--shape", choices=SHAPES, default="endpoints")
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--reloads", type=int, default=3)
+    parser.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
+                        help="an argument added to `clusterdns serve`, e.g. "
+                        "--serve-arg=--batch-loop --serve-arg=python")
     args = parser.parse_args()
-    figures = measure(args.shape, args.size, args.reloads, show_log=True)
+    figures = measure(args.shape, args.size, args.reloads, show_log=True,
+                      serve_args=tuple(args.serve_arg))
     print(f"{args.shape} x {args.size:,}, {args.reloads} reloads: "
           + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
                       for k, v in figures.items()))

@@ -8,8 +8,8 @@ keeps each server's best run: another process on the machine only ever slows a r
 the best run is the one least disturbed. The table lists each figure for both servers,
 their ratio and the design's target; bench/out/ keeps the table and every raw figure.
 
-clusterdns answers UDP in batches by default, each wake-up in C where that loop was
-built. Three controls run in the same rounds, on A queries only: clusterdns
+clusterdns answers stored UDP replies by default on a native thread per socket, in C,
+where that was built. Three controls run in the same rounds, on A queries only: clusterdns
 `--batch-loop python` (the same batches answered in Python through ctypes, as on a
 machine that had no compiler at install time), clusterdns `--no-batch` (one datagram
 per event-loop callback) and bench/echo.py, a bare uvloop server that sends each query
@@ -623,7 +623,7 @@ def benchmark(args: argparse.Namespace) -> None:
                 server.wait_ready(service_fqdn(1))
             echo.wait_ready(service_fqdn(1), answered=False)
             if "not built" in clusterdns.log.read_text():
-                notes.append("the C batch loop is not built here: the clusterdns column is "
+                notes.append("the C threads are not built here: the clusterdns column is "
                              "the Python loop too (pip install -v -e . says why)")
             subjects = [Subject("dnsmasq", dnsmasq, srv),
                         Subject("clusterdns", clusterdns, clusterdns)]
@@ -682,8 +682,8 @@ def render(about: dict[str, str], args: argparse.Namespace, extra: list[str],
         "saturation: dnsperf -c 4 -q 100; fixed rate: -Q RATE -q RATE/20 -t 1 -v, "
         "percentiles from dnsperf's per-query latencies; all runs -b 4096",
         "--workers 2 runs unpinned (its 2nd process shares dnsperf's core)",
-        "clusterdns answers UDP in batches, each wake-up in C (the default; a note says when "
-        "that loop was not built); controls, A queries only: clusterdns --batch-loop python, "
+        "clusterdns answers stored UDP replies on C threads (the default; a note says when "
+        "they were not built); controls, A queries only: clusterdns --batch-loop python, "
         "clusterdns --no-batch, and bench/echo.py (a bare uvloop echo, no DNS work)",
         "",
     ]

@@ -131,8 +131,9 @@ def main() -> None:
               "--no-batch: one datagram at a time.")
 @click.option("--batch-loop", type=click.Choice(["c", "python"]), default="c",
               show_default=True,
-              help="Where a batch's stored replies are answered: c, the loop compiled at "
-              "install (Python where it could not be built), or python, through ctypes.")
+              help="Who answers stored UDP replies: c, a native thread per socket, "
+              "compiled at install, that never waits for a reload (Python where it could "
+              "not be built); or python, the event loop through ctypes.")
 @zone_options
 @hostname_options
 @forwarding_options

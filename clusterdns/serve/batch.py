@@ -8,30 +8,34 @@ datagrams with one recvmmsg, writes each stored reply over its query in the rece
 buffer (the query's ID is already in place), and sends the replies with one sendmmsg.
 
 To a client, and to the metrics, it is the datagram protocol of `udp.py`:
-- the loop answers what the exact table of stored replies holds and adds their number to
-  `Listener.udp_hits` once per batch; every other datagram (another spelling of a stored
-  name, a miss, a bad packet) goes to `Responder.respond` unchanged, in the same batch,
-  and a forwarded answer is sent when it arrives;
-- the table is looked up afresh for every batch, so a reload's swap, or a metrics sampling
-  window that empties it for a moment, is seen by the next;
-- replies leave in the order their queries came; a datagram without an immediate reply
-  (dropped, or waiting for an upstream) only splits the send in two;
-- a full send buffer (EAGAIN) never blocks the loop and never loses a reply: what the
-  socket refused waits, in order, until it is writable, and nothing new is read until
-  it is out.
+- what the exact table of stored replies holds is answered without a Python call per
+  datagram and counted in `Listener.stored_hits`; every other datagram (another spelling
+  of a stored name, a miss, a bad packet) goes to `Responder.respond` unchanged, and a
+  forwarded answer is sent when it arrives;
+- the table is looked up afresh for every datagram, so a reload's swap, or a metrics
+  sampling window that sets it aside for a moment, is seen by the next;
+- a full send buffer (EAGAIN) never blocks the event loop and never loses a reply: what
+  the socket refused waits, in order, until it is writable, and nothing new is read
+  until it is out.
 
-One wake-up runs in C where `_batchloop.c` was built (setup.py builds it at install time
-where there is a compiler and Python's headers): one call receives, answers the stored
-replies, counts them and, when every datagram had one, sends them. At 50k q/s a wake-up
-finds about five queries, and what it cost besides the kernel's work (two ctypes calls,
-this module's loop, a slice per datagram) weighs on the CPU per query: on a quiet
-machine, 0.96x dnsmasq's with the loop in Python and 0.87x in C (at saturation 0.80x
-and 0.72x; README, Benchmark). Where the module is not built (no
-compiler, as in python:3.11-slim), when `compiled=False` asks for it, and for
-rate-limited listeners, whose every reply goes through `rrl`, the same steps run here in
-Python with the system calls through ctypes. Either way the slow path, what the socket
-refuses and the backlog are this module's, and the C loop sends only when nothing waits
-(reading stops until the backlog is out), so both keep the guarantees above.
+Where `_batchloop.c` was built (setup.py builds it at install time where there is a
+compiler and Python's headers), a native thread per socket (`native.Answerer`) does the
+reading: it receives, answers from the table, which lives in C memory
+(`native.ReplyTable`), and sends, without ever taking the interpreter lock, and hands the
+datagrams it has no reply for to the event loop through an eventfd (`_read_handed_over`).
+That is what keeps reloads from delaying answers: a reload thread's single C steps hold
+the lock for milliseconds, and an event loop that answered every datagram waited for
+each of them. It also costs less per query than a Python callback per wake-up. The
+thread's replies and the event loop's leave independently, each in its own order: over
+UDP nothing promises more, and clients match replies by ID and question.
+
+Where the module is not built (no compiler, as in python:3.11-slim), when
+`compiled=False` asks for it, and for rate-limited listeners, whose every reply goes
+through `rrl`, the socket is watched with `loop.add_reader` on the event loop: a wake-up
+takes up to `BATCH` datagrams with one recvmmsg through ctypes, writes each stored reply
+over its query in the receive buffer (the query's ID is already in place) and sends the
+batch with one sendmmsg, in the order the queries came. Either way the slow path, what
+the socket refuses of the event loop's replies and their backlog are this module's.
 """
 
 from __future__ import annotations
@@ -138,8 +142,9 @@ class BatchedUdp:
     Datagram i of a batch sits in slot i of one buffer and its sender's address in slot i
     of another; the receive and the send headers of slot i point at both, so a reply
     written over its query goes back to the query's sender with nothing copied but the
-    reply itself. Each wake-up runs in C where `_batchloop` was built, else (or when
-    `compiled` is False) in Python; the attribute `compiled` says which.
+    reply itself. Where `_batchloop` was built (and `compiled` is not False) a native
+    thread reads the socket and only its misses come through these slots; the attribute
+    `compiled` says which.
     """
 
     def __init__(self, sock: socket.socket, responder: Responder, counts: Listener,

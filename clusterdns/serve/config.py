@@ -57,4 +57,4 @@ class Config:
     autopath: bool = False
     host_search: tuple[str, ...] = ()
     batch: bool = True  # UDP in batches (recvmmsg/sendmmsg) where the system has them
-    compiled: bool = True  # each batch answered in C where serve/_batchloop.c was built
+    compiled: bool = True  # stored replies answered by C threads where _batchloop was built

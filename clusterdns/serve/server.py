@@ -52,8 +52,8 @@ class DnsServer:
 
     UDP listeners that `rate_limit` covers share one rate limiter; TCP is never limited.
     UDP is answered in batches (`batch.py`) unless `batch` is False or the system cannot,
-    a wake-up of a listener without a limit in C unless `compiled` is False or the C loop
-    was not built.
+    by a native thread per listener without a limit unless `compiled` is False or the C
+    part was not built.
     """
 
     def __init__(self, responder: Responder, rate_limit: RateLimit | None = None,
@@ -156,7 +156,7 @@ def _udp_path(server: DnsServer) -> str:
     """How `server` reads UDP, for the start-up log."""
     if not server.batching:
         return "one datagram at a time"
-    return "in batches (C loop)" if server.compiled else "in batches (Python loop)"
+    return "in batches (C threads)" if server.compiled else "in batches (Python loop)"
 
 
 def forwarder_for(config: Config) -> Forwarder | None:
@@ -252,8 +252,8 @@ async def serve(
         if config.batch and not server.batching:
             log.info("no recvmmsg/sendmmsg here: UDP is answered one datagram at a time")
         elif config.batch and config.compiled and not server.compiled:
-            log.info("the C batch loop was not built at install (no compiler or no Python "
-                     "headers): UDP batches are answered in Python")
+            log.info("the C answering threads were not built at install (no compiler or no "
+                     "Python headers): UDP batches are answered in Python")
         _log_forwarding(config, recursion)
         stats = zone.stats
         log.info(
