@@ -9,7 +9,7 @@ RUN apt-get update \
  && apt-get purge -y libcap2-bin && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
-# setup.py declares the C batch loop; without gcc here pip skips it and UDP batches are
+# setup.py declares the C answering threads; without gcc here pip skips it and UDP batches are
 # answered in Python (serve/batch.py).
 COPY pyproject.toml setup.py README.md ./
 COPY clusterdns ./clusterdns

@@ -22,7 +22,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint bench mutate fuzz debs-test debs-bench clean
 
-# pip install -e also builds the C batch loop in place (setup.py), so its source counts.
+# pip install -e also builds the C answering threads in place (setup.py), so its source counts.
 $(BIN)/.installed: pyproject.toml setup.py clusterdns/serve/_batchloop.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
 	  "clusterdns needs Python 3.11 or newer; $(PYTHON) is Python " + sys.version.split()[0] \

@@ -1,9 +1,10 @@
-"""The C batch loop (serve/_batchloop.c) is built wherever it can be.
+"""The C part (serve/_batchloop.c: the answering threads) is built wherever it can be.
 
 setup.py declares it optional, so that an install without a compiler still succeeds; a
-build that broke would then show only as a slower server. Here it fails instead,
-wherever there is a compiler to build it with. Its answers are tested over real sockets
-in integration/test_udp.py, beside the Python loop's.
+build that broke would then show only as a slower server whose answers wait for
+reloads. Here it fails instead, wherever there is a compiler to build it with. Its
+answers are tested over real sockets in integration/test_udp.py, beside the Python
+loop's, and its parts in test_native.py.
 """
 
 from __future__ import annotations

@@ -291,7 +291,8 @@ class Listener:
         self.cache_misses = 0
 
     def stored_hits(self) -> int:
-        """Stored replies sent without a Python call per reply, by Python and C loops."""
+        """Stored replies sent without a Python call per reply: by the Python loops and
+        by the C threads."""
         return self.udp_hits + sum(thread.hits for thread in self.threads)
 
     def record(self, zone: str, tcp: bool, qtype: int | None, do: bool, rcode: int,

@@ -66,7 +66,7 @@ def udp_path(path: str) -> tuple[bool, bool]:
     """(batch, compiled) of `path`; the C path is skipped where its loop was not built."""
     batch, compiled = PATHS[path]
     if compiled and not compiled_available():
-        pytest.skip("the C batch loop is not built here")
+        pytest.skip("the C answering threads are not built here")
     return batch, compiled
 
 
