@@ -2,17 +2,16 @@
 
 At parity with dnsmasq a query's cost was no longer the DNS work (a stored reply is one
 dictionary lookup) but the event loop's callback and transport work per datagram: a bare
-uvloop echo server costs as much. Here the socket is watched with `loop.add_reader` on
-the event loop that also runs TCP, forwarding and reloads; a wake-up takes up to `BATCH`
-datagrams with one recvmmsg, writes each stored reply over its query in the receive
-buffer (the query's ID is already in place), and sends the replies with one sendmmsg.
+uvloop echo server costs as much. Here a wake-up takes up to `BATCH` datagrams with one
+recvmmsg, writes each stored reply over its query in the receive buffer (the query's ID
+is already in place), and sends the replies with one sendmmsg.
 
 To a client, and to the metrics, it is the datagram protocol of `udp.py`:
 - what the exact table of stored replies holds is answered without a Python call per
   datagram and counted in `Listener.stored_hits`; every other datagram (another spelling
   of a stored name, a miss, a bad packet) goes to `Responder.respond` unchanged, and a
   forwarded answer is sent when it arrives;
-- the table is looked up afresh for every datagram, so a reload's swap, or a metrics
+- the table is looked up afresh for every batch, so a reload's swap, or a metrics
   sampling window that sets it aside for a moment, is seen by the next;
 - a full send buffer (EAGAIN) never blocks the event loop and never loses a reply: what
   the socket refused waits, in order, until it is writable, and nothing new is read

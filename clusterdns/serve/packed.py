@@ -3,8 +3,8 @@
 Reading a query and writing its reply costs some 25 microseconds; reading the key
 and splicing the ID and name back costs about one. Replies are stored the first time
 the slow path answers a question (there are far too many possible names to build them
-all up front), in a table that belongs to one zone: a reload replaces the whole table
-together with the zone, so no reply outlives the zone it came from.
+all up front), in tables that belong to one zone: a reload empties them in the step that
+swaps the zone, so no reply outlives the zone it came from.
 
 Only replies that depend on nothing but the query bytes and the zone may be stored:
 never a forwarded answer, an ExternalName chase, or a refusal that depends on the
