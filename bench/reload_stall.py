@@ -8,7 +8,7 @@ waited more than 5 ms, 50 ms, or got no answer within 1 s. The design's target: 
 in-zone answer delayed by more than a few milliseconds, however big the change.
 
     .venv/bin/python bench/reload_stall.py [--shape endpoints|services] [--size N] [--reloads 3]
-        [--serve-arg=--batch-loop --serve-arg=python]
+        [--serve-arg=--batch-loop --serve-arg=python] [--tcp]
 
 `endpoints`: one headless Service with N endpoints (the edit adds one); `services`:
 N Services with 3 endpoints each in one file (the edit changes every tenth).
@@ -63,42 +63,63 @@ SHAPES = {"endpoints": endpoints_shape, "services": services_shape}
 
 class Prober(threading.Thread):
     """Asks PROBE every `every` seconds, one at a time, recording each latency (None for
-    no answer within `timeout`)."""
+    no answer within `timeout`); over UDP, or with `tcp` over one TCP connection."""
 
-    def __init__(self, port: int, every: float = 0.002, timeout: float = 1.0) -> None:
+    def __init__(self, port: int, every: float = 0.002, timeout: float = 1.0,
+                 tcp: bool = False) -> None:
         super().__init__(daemon=True)
-        self.port, self.every, self.timeout = port, every, timeout
+        self.port, self.every, self.timeout, self.tcp = port, every, timeout, tcp
         self.samples: list[tuple[float, float | None]] = []  # (sent at, latency)
         self.stop = threading.Event()
 
     def run(self) -> None:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        kind = socket.SOCK_STREAM if self.tcp else socket.SOCK_DGRAM
+        with socket.socket(socket.AF_INET, kind) as sock:
             sock.settimeout(self.timeout)
+            sock.connect(("127.0.0.1", self.port))
             for ident in range(1, 10**9):
                 if self.stop.is_set():
                     return
                 query = dnslib.DNSRecord.question(PROBE, "A")
                 query.header.id = ident & 0xFFFF
+                packet = query.pack()
                 sent = time.perf_counter()
-                sock.sendto(query.pack(), ("127.0.0.1", self.port))
                 latency = None
                 try:
-                    while True:
-                        data = sock.recv(4096)
-                        if data[:2] == query.pack()[:2]:
-                            latency = time.perf_counter() - sent
-                            break
+                    if self.tcp:
+                        sock.sendall(len(packet).to_bytes(2, "big") + packet)
+                        _read_exactly(sock, int.from_bytes(_read_exactly(sock, 2), "big"))
+                        latency = time.perf_counter() - sent
+                    else:
+                        sock.send(packet)
+                        while sock.recv(4096)[:2] != packet[:2]:
+                            pass
+                        latency = time.perf_counter() - sent
                 except TimeoutError:
-                    pass
+                    if self.tcp:  # the stream is out of step: a new connection
+                        self.samples.append((sent, None))
+                        return
                 self.samples.append((sent, latency))
                 time.sleep(max(0.0, self.every - (time.perf_counter() - sent)))
 
 
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise TimeoutError("the server closed the connection")
+        data += chunk
+    return data
+
+
 def measure(shape: str = "endpoints", size: int = 100_000, reloads: int = 3,
-            show_log: bool = False, serve_args: tuple[str, ...] = ()) -> dict[str, float]:
+            show_log: bool = False, serve_args: tuple[str, ...] = (),
+            tcp: bool = False) -> dict[str, float]:
     """Latency figures of the questions asked while `reloads` big reloads ran; with
     `show_log`, the server's reload lines go to standard error. `serve_args` are added
-    to the server's command line (`--batch-loop python`: the event loop answers all)."""
+    to the server's command line (`--batch-loop python`: the event loop answers all);
+    with `tcp` the questions go over one TCP connection."""
     make = SHAPES[shape]
     with tempfile.TemporaryDirectory(prefix="clusterdns-stall-") as tmp:
         folder = Path(tmp, "manifests")
@@ -115,7 +136,7 @@ def measure(shape: str = "endpoints", size: int = 100_000, reloads: int = 3,
                 str(Path(tmp, "state.json")), *serve_args]
         with running(Server("clusterdns", argv, Path(tmp, "server.log"), port)) as server:
             server.wait_ready(PROBE)
-            prober = Prober(port)
+            prober = Prober(port, tcp=tcp)
             prober.start()
             time.sleep(0.5)
             windows = []
@@ -159,10 +180,13 @@ def main() -> None:
     parser.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
                         help="an argument added to `clusterdns serve`, e.g. "
                         "--serve-arg=--batch-loop --serve-arg=python")
+    parser.add_argument("--tcp", action="store_true",
+                        help="ask over one TCP connection instead of UDP")
     args = parser.parse_args()
     figures = measure(args.shape, args.size, args.reloads, show_log=True,
-                      serve_args=tuple(args.serve_arg))
-    print(f"{args.shape} x {args.size:,}, {args.reloads} reloads: "
+                      serve_args=tuple(args.serve_arg), tcp=args.tcp)
+    print(f"{args.shape} x {args.size:,}, {args.reloads} reloads"
+          + (" (TCP)" if args.tcp else "") + ": "
           + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
                       for k, v in figures.items()))
 
