@@ -15,6 +15,7 @@ from clusterdns.serve.reload import (
     Counts,
     Reloader,
     WatchedPaths,
+    _retire,
     compare,
     quiet_period,
 )
@@ -140,6 +141,26 @@ def start(folder: Path) -> tuple[Config, Cluster, zone.Zone, manifests.FileCache
     cluster, errors = loaded.cluster, loaded.errors
     assert errors == []
     return config, cluster, zone.build(cluster, config.zone, serial=1), cache
+
+
+def test_a_retired_zone_is_emptied_only_where_nothing_else_holds_it(tmp_path: Path) -> None:
+    """The retire step empties the old zone's name maps and its cluster's origins a name
+    at a time, but only when it holds the last reference: a zone that a transfer (here,
+    the test) still reads must keep every name."""
+    (tmp_path / "a.yaml").write_text(SERVICE % ("a", "10.96.0.1") + "---\n"
+                                     + SERVICE % ("b", "10.96.0.2"))
+    _, cluster, held, _ = start(tmp_path)
+    names = dict(held.nodes)
+    _retire([cluster, held], cluster)
+    assert held.nodes == names and held.cluster.origins  # still whole
+    _, cluster, retired, _ = start(tmp_path)
+    nodes, origins = retired.nodes, cluster.origins
+    assert nodes and origins
+    listed = [cluster, retired]
+    del cluster, retired
+    changes = _retire(listed, Cluster())
+    assert nodes == {} and origins == {}  # emptied: nothing else could see them
+    assert changes.services.removed == 2
 
 
 def test_reload_swaps_a_changed_zone_and_keeps_the_old_one_on_errors(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -222,8 +222,10 @@ def _retire(retired: list[Cluster | Zone | None], new: Cluster) -> ClusterChange
 
     They die piece by piece: freed at once, a zone of 100,000 endpoints is one cascade of
     deallocations in C, some 30 ms with the interpreter lock held while the server waits.
-    The pieces are held here, the zone and cluster let go (never changed: a transfer may
-    still be reading the old zone), then the pieces freed a few thousand at a time.
+    The pieces are held here, the zone and cluster let go, then the pieces freed a few
+    thousand at a time. The zone's name maps are emptied a name at a time too, when
+    nothing else holds the zone (a transfer may still be reading it: then it is left
+    whole, and freed by its last holder).
     """
     old, zone = retired
     retired.clear()
@@ -233,20 +235,49 @@ def _retire(retired: list[Cluster | Zone | None], new: Cluster) -> ClusterChange
     with collector_paused(freeze=False):
         changes = compare(old if isinstance(old, Cluster) else Cluster(), new)
         pieces = _pieces(old, zone)
+        maps = _own_maps(old, zone)
         del old, zone
-        empty(pieces)
+        for mapping in maps:  # 500,000 names let go at once held the lock for ~40 ms
+            empty_mapping(mapping)
+        while pieces:
+            empty(pieces.pop())
     return changes
 
 
-def _pieces(cluster: Cluster | Zone | None, zone: Cluster | Zone | None) -> list[object]:
-    """The objects of a retired cluster and zone, each container after what it holds.
+def _own_maps(cluster: Cluster | Zone | None, zone: Cluster | Zone | None,
+              ) -> list[dict[Any, Any]]:
+    """The retired zone's and clusters' big dicts (names, services, where each object
+    came from), biggest first; none when something besides `_retire` holds the zone.
 
-    Freed from the end, a container then only lets go of things still held further up
-    the list, so no step cascades. Its own function, so that no loop variable outlives
-    the list holding on to a container (the last service's endpoints would be freed in
-    one go when `_retire` returns).
+    Counted references are the test of ownership: emptying a dict that a transfer still
+    reads would change its answers, and a count that is off only keeps a dict whole."""
+    # `_retire`'s name, this function's and getrefcount's argument: nobody else's.
+    if not isinstance(zone, Zone) or sys.getrefcount(zone) != 3:
+        return []
+    maps = [zone.nodes, zone.additional, zone.parts]
+    # `cluster`: `_retire`'s name, this function's, the argument, and the zone's field
+    # when it is the cluster the zone was built from; else that one: the field, the
+    # argument.
+    if isinstance(cluster, Cluster) and (
+            sys.getrefcount(cluster) == 3 + (zone.cluster is cluster)):
+        maps.append(cluster.origins)
+    if zone.cluster is not cluster and sys.getrefcount(zone.cluster) == 2:
+        maps.append(zone.cluster.origins)
+    unique = {id(m): m for m in maps if isinstance(m, dict)}
+    return sorted(unique.values(), key=len, reverse=True)
+
+
+def _pieces(cluster: Cluster | Zone | None, zone: Cluster | Zone | None) -> list[list[object]]:
+    """The objects of a retired cluster and zone in lists of `STEP`, each container after
+    what it holds.
+
+    Freed from the end, a container then only lets go of things still held further up,
+    so no step cascades; many short lists, not one of millions, so that holding them
+    never means copying or first touching one huge array. Its own function, so that no
+    loop variable outlives the lists holding on to a container (the last service's
+    endpoints would be freed in one go when `_retire` returns).
     """
-    pieces: list[object] = []
+    pieces: list[list[object]] = []
     if isinstance(zone, Zone):
         for records in itertools.chain(zone.nodes.values(), zone.additional.values()):
             _gather(pieces, records)
@@ -254,21 +285,29 @@ def _pieces(cluster: Cluster | Zone | None, zone: Cluster | Zone | None) -> list
             _gather(pieces, part.endpoints)
         for containers in (zone.parts.values(), zone.nodes.values(), zone.additional.values()):
             _gather(pieces, containers)
-    if isinstance(cluster, Cluster):
-        for endpoint_set in cluster.endpoints:
+    # The zone's own cluster is what it was built from: not always the reload's object.
+    built_from = zone.cluster if isinstance(zone, Zone) else None
+    clusters = [cluster] if built_from is cluster else [cluster, built_from]
+    for each in (c for c in clusters if isinstance(c, Cluster)):
+        for endpoint_set in each.endpoints:
             _gather(pieces, endpoint_set.addresses)
-        for objects in (cluster.services, cluster.pods, cluster.endpoints):
+        for objects in (each.services, each.pods, each.endpoints):
             _gather(pieces, objects)
     return pieces
 
 
-def _gather(pieces: list[object], items: Iterable[object]) -> None:
-    """`pieces.extend(items)` a few thousand at a time: extending by the 100,000
-    records of one name, or a zone's 300,000 nodes, is one operation in C (a reference
-    taken per item, a cache miss each) that holds the interpreter lock for tens of ms."""
+def _gather(pieces: list[list[object]], items: Iterable[object]) -> None:
+    """Add `items` to `pieces` in lists of `STEP`: taking a reference to each of the
+    100,000 records of one name, or a zone's 300,000 nodes, in one operation in C (a
+    cache miss each) holds the interpreter lock for tens of ms."""
     iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, STEP)):
-        pieces += chunk
+    while True:
+        if not pieces or len(pieces[-1]) >= STEP:
+            pieces.append([])
+        chunk = list(itertools.islice(iterator, STEP - len(pieces[-1])))
+        if not chunk:
+            return
+        pieces[-1] += chunk
 
 
 def in_daemon_thread(func: Callable[..., T], *args: object) -> asyncio.Future[T]:
