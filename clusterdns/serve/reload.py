@@ -285,7 +285,8 @@ def _pieces(cluster: Cluster | Zone | None, zone: Cluster | Zone | None) -> list
             _gather(pieces, part.endpoints)
         for containers in (zone.parts.values(), zone.nodes.values(), zone.additional.values()):
             _gather(pieces, containers)
-    # The zone's own cluster is what it was built from: not always the reload's object.
+    # The cluster the zone was built from is the reload's own; should it ever be another
+    # object, its contents are gathered too.
     built_from = zone.cluster if isinstance(zone, Zone) else None
     clusters = [cluster] if built_from is cluster else [cluster, built_from]
     for each in (c for c in clusters if isinstance(c, Cluster)):
