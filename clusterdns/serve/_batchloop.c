@@ -404,7 +404,7 @@ typedef struct {
     pthread_t thread;
     pthread_mutex_t queue_lock;
     pthread_cond_t drained;  /* the event loop took some: there may be room */
-    int stopping;            /* under queue_lock */
+    int stopping;            /* set under queue_lock; read atomically by the thread */
     waiting *queue[WAITING_MAX];
     uint32_t first, queued;
     size_t queued_bytes;
@@ -501,7 +501,8 @@ send_all(Answerer *self, int count)
     return 1;
 }
 
-/* One wake-up: receive, answer what is stored, hand the rest over, send. 0: stop. */
+/* One wake-up: receive, answer what is stored, hand the rest over, send. The number
+ * received (0 when there was nothing), or -1 when the answerer must stop. */
 static int
 answer_batch(Answerer *self)
 {
@@ -510,7 +511,7 @@ answer_batch(Answerer *self)
     }
     int count = recvmmsg(self->fd, self->in, BATCH, MSG_DONTWAIT, NULL);
     if (count <= 0) {
-        return 1;  /* EAGAIN (another worker took them), EINTR, or an ICMP error */
+        return 0;  /* EAGAIN (another worker took them), EINTR, or an ICMP error */
     }
     add(&self->received, (uint64_t)count);
     int hits = 0, misses[BATCH], missed = 0;
@@ -541,10 +542,10 @@ answer_batch(Answerer *self)
     add(&self->hits, (uint64_t)hits);  /* counted before any reply leaves */
     for (int m = 0; m < missed; m++) {
         if (!hand_over(self, misses[m])) {
-            return 0;
+            return -1;
         }
     }
-    return send_all(self, hits);
+    return send_all(self, hits) ? count : -1;
 }
 
 static void *
@@ -552,19 +553,29 @@ run(void *argument)
 {
     Answerer *self = argument;
     struct pollfd fds[2] = {{self->fd, POLLIN, 0}, {self->stop, POLLIN, 0}};
+    int full = 0;  /* the last wake-up took a whole batch: more is likely waiting */
     for (;;) {
-        if (poll(fds, 2, -1) < 0) {
-            if (errno == EINTR) {
-                continue;
+        if (full) {  /* straight to the next batch: a poll would return at once */
+            if (__atomic_load_n(&self->stopping, __ATOMIC_RELAXED)) {
+                break;
             }
+        }
+        else {
+            if (poll(fds, 2, -1) < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                break;
+            }
+            if ((fds[1].revents & POLLIN) || (fds[0].revents & POLLNVAL)) {
+                break;
+            }
+        }
+        int count = answer_batch(self);
+        if (count < 0) {
             break;
         }
-        if ((fds[1].revents & POLLIN) || (fds[0].revents & POLLNVAL)) {
-            break;
-        }
-        if (!answer_batch(self)) {
-            break;
-        }
+        full = count == BATCH;
     }
     return NULL;
 }
@@ -590,7 +601,7 @@ stop_thread(Answerer *self)
         return;
     }
     pthread_mutex_lock(&self->queue_lock);
-    self->stopping = 1;
+    __atomic_store_n(&self->stopping, 1, __ATOMIC_RELAXED);
     pthread_cond_broadcast(&self->drained);
     pthread_mutex_unlock(&self->queue_lock);
     uint64_t one = 1;
