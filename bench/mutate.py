@@ -44,7 +44,7 @@ TARGETS: dict[str, list[str]] = {
     "clusterdns/serve/names.py": ["tests/test_names.py", "tests/test_message.py"],
     "clusterdns/serve/forwarded.py": ["tests/test_forwarded.py"],
     "clusterdns/serve/rrl.py": ["tests/test_rrl.py"],
-    "clusterdns/serve/packed.py": ["tests/test_packed.py"],
+    "clusterdns/serve/packed.py": ["tests/test_packed.py", "tests/test_native.py"],
     "clusterdns/serve/cache.py": ["tests/test_cache.py"],
     "clusterdns/source/addresses.py": ["tests/test_addresses.py"],
     "clusterdns/source/workloads.py": ["tests/test_workloads.py"],

@@ -226,3 +226,44 @@ def test_the_store_is_bounded_oldest_first() -> None:
         packed.store(packet, False, reply)
     assert len(packed) == 6  # three in each of the exact and the case-folded tables
     assert packed.reply(packets[0], False) is None and packed.reply(packets[4], False)
+
+
+def test_store_keeps_only_a_reply_to_the_question_asked() -> None:
+    """`store` says whether it kept the reply, keeps it under the query's bytes after the
+    ID, and refuses a reply whose question section is not the query's own (the splice
+    would put the client's name over another) or that holds more than one question."""
+    packed = PackedAnswers()
+    responder = Responder(FIXTURE_ZONE)
+    packet = query("web.shop.svc.cluster.local", "A", 1, None)
+    other = query("api.shop.svc.cluster.local", "A", 1, None)
+    reply = responder.compute(packet, PEER, False)
+    assert isinstance(reply, bytes)
+    assert not packed.store(other, False, reply)  # another name's question
+    two_questions = reply[:4] + b"\x00\x02" + reply[6:]
+    assert not packed.store(packet, False, two_questions)
+    assert not packed.store(b"\x00\x01\x02", False, reply)  # no question at all
+    assert len(packed) == 0
+    assert packed.store(packet, False, reply)
+    assert packet[2:] in packed.udp_exact and packed.sizes() == {"udp": 1, "tcp": 0}
+    assert packed.reply(packet, False) == reply
+
+
+def test_a_sample_sets_the_fast_path_aside_and_a_new_zone_ends_it() -> None:
+    """While sampling, the UDP loops find nothing and the answering threads hand every
+    datagram over (`paused`); `reply` still answers. The next zone's tables start empty
+    and unpaused, and share the one UDP table the threads hold."""
+    packed = PackedAnswers()
+    responder = Responder(FIXTURE_ZONE)
+    packet = query("web.shop.svc.cluster.local", "A", 1, None)
+    reply = responder.compute(packet, PEER, False)
+    assert isinstance(reply, bytes) and packed.store(packet, False, reply)
+    packed.sample(True)
+    assert packed.udp_table.paused and packed.udp_exact.get(packet[2:]) is None
+    assert packed.reply(packet, False) == reply
+    packed.sample(False)
+    assert not packed.udp_table.paused and packed.udp_exact.get(packet[2:]) == reply[2:]
+    packed.sample(True)
+    renewed = packed.renewed()
+    assert renewed.udp_table is packed.udp_table and renewed.udp_exact is packed.udp_table
+    assert not renewed.udp_table.paused and len(renewed) == 0
+    assert renewed.reply(packet, False) is None

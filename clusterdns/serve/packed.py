@@ -32,8 +32,7 @@ class FifoTable(dict[bytes, _T]):
     same order in C memory and has the same `get`, `put`, `clear` and `paused`.
     """
 
-    def __init__(self, limit: int) -> None:
-        super().__init__()
+    def __init__(self, limit: int) -> None:  # dict's own __init__ would take items
         self.limit = limit
         self.paused = False  # only answering threads look at this: there are none here
 
@@ -84,6 +83,7 @@ class PackedAnswers:
 
     def __len__(self) -> int:
         return sum(len(table) for table in self._exact + self._folded)
+
     def reply(self, data: bytes, tcp: bool) -> bytes | None:
         """The stored reply to `data`, made the client's; None when it must be computed."""
         stored = self._exact[tcp].get(data[2:])
