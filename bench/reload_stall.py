@@ -25,6 +25,8 @@ import threading
 import time
 from pathlib import Path
 
+import dns.exception
+import dns.query
 import dnslib
 from servers import Server, free_port, running
 
@@ -87,30 +89,20 @@ class Prober(threading.Thread):
                 latency = None
                 try:
                     if self.tcp:
-                        sock.sendall(len(packet).to_bytes(2, "big") + packet)
-                        _read_exactly(sock, int.from_bytes(_read_exactly(sock, 2), "big"))
+                        dns.query.send_tcp(sock, packet)
+                        dns.query.receive_tcp(sock, time.time() + self.timeout)
                         latency = time.perf_counter() - sent
                     else:
                         sock.send(packet)
                         while sock.recv(4096)[:2] != packet[:2]:
                             pass
                         latency = time.perf_counter() - sent
-                except TimeoutError:
+                except (TimeoutError, dns.exception.Timeout, EOFError):
                     if self.tcp:  # the stream is out of step: a new connection
                         self.samples.append((sent, None))
                         return
                 self.samples.append((sent, latency))
                 time.sleep(max(0.0, self.every - (time.perf_counter() - sent)))
-
-
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise TimeoutError("the server closed the connection")
-        data += chunk
-    return data
 
 
 def measure(shape: str = "endpoints", size: int = 100_000, reloads: int = 3,
