@@ -194,9 +194,8 @@ def test_a_batch_mixing_hits_misses_and_bad_packets_answers_each_in_order(path: 
                 clients[client].sendto(packet, server.address)
                 sent[client].append(packet)
             if threaded:  # answered with the event loop stopped
-                for client, packets in zip(clients, sent, strict=True):
-                    early[clients.index(client)] = [
-                        client.recv(65535) for p in packets if p[:2] in hit_ids]
+                for number, (client, packets) in enumerate(zip(clients, sent, strict=True)):
+                    early[number] = [client.recv(65535) for p in packets if p[:2] in hit_ids]
         for number, (client, packets) in enumerate(zip(clients, sent, strict=True)):
             expected = [(p, reply) for p in packets if (reply := slow_path(FIXTURE_ZONE, p))]
             replies = early[number] + [client.recv(65535) for _ in expected[len(early[number]):]]
