@@ -517,13 +517,19 @@ answer_batch(Answerer *self)
     int hits = 0, misses[BATCH], missed = 0;
     ReplyTable *table = self->table;
     int paused = __atomic_load_n(&table->paused, __ATOMIC_RELAXED);
+    /* Hashed before the lock is taken: the event loop's stores wait only for lookups. */
+    uint64_t hashes[BATCH];
+    for (int i = 0; i < count; i++) {
+        size_t size = self->in[i].msg_len;
+        hashes[i] = size > 2 ? keyed_hash(self->buffer + (size_t)i * SLOT + 2, size - 2) : 0;
+    }
     pthread_mutex_lock(&table->lock);
     for (int i = 0; i < count; i++) {
         unsigned char *slot = self->buffer + (size_t)i * SLOT;
         size_t size = self->in[i].msg_len;
         entry *e = NULL;
         if (!paused && size > 2) {  /* an ID alone, or less, is never stored */
-            e = find(table, slot + 2, size - 2, keyed_hash(slot + 2, size - 2));
+            e = find(table, slot + 2, size - 2, hashes[i]);
         }
         if (e == NULL || e->value_size > SLOT - 2) {
             misses[missed++] = i;
