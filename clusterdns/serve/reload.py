@@ -33,6 +33,7 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from .. import snapshot
 from ..freeing import STEP, empty, empty_mapping
+from ..shards import Shards
 from ..source import folders, state
 from ..source.manifests import FileCache, ManifestError
 from ..source.model import Cluster
@@ -238,14 +239,17 @@ def _retire(retired: list[Cluster | Zone | None], new: Cluster) -> ClusterChange
         maps = _own_maps(old, zone)
         del old, zone
         for mapping in maps:  # 500,000 names let go at once held the lock for ~40 ms
-            empty_mapping(mapping)
+            if isinstance(mapping, Shards):
+                mapping.release()
+            else:
+                empty_mapping(mapping)
         while pieces:
             empty(pieces.pop())
     return changes
 
 
 def _own_maps(cluster: Cluster | Zone | None, zone: Cluster | Zone | None,
-              ) -> list[dict[Any, Any]]:
+              ) -> list[dict[Any, Any] | Shards[Any, Any]]:
     """The retired zone's and clusters' big dicts (names, services, where each object
     came from), biggest first; none when something besides `_retire` holds the zone.
 
@@ -263,7 +267,7 @@ def _own_maps(cluster: Cluster | Zone | None, zone: Cluster | Zone | None,
         maps.append(cluster.origins)
     if zone.cluster is not cluster and sys.getrefcount(zone.cluster) == 2:
         maps.append(zone.cluster.origins)
-    unique = {id(m): m for m in maps if isinstance(m, dict)}
+    unique = {id(m): m for m in maps if isinstance(m, dict | Shards)}
     return sorted(unique.values(), key=len, reverse=True)
 
 
