@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import heapq
 import ipaddress
+import itertools
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -118,18 +120,28 @@ _DIGEST_STEP = 1000  # parts joined and hashed at once
 
 def content_digest(cluster: Cluster, settings: object) -> str:
     """A digest of everything a zone is built from, independent of file order."""
-    parts = sorted(map(repr, (*cluster.services, *cluster.pods, *cluster.endpoints,
-                              *cluster.hostnames)))
-    parts += sorted(cluster.namespaces)
-    parts += [cluster.external_zone, repr(settings)]
+    objects = itertools.chain(cluster.services, cluster.pods, cluster.endpoints,
+                              cluster.hostnames)
+    # The objects' texts sorted a thousand at a time and merged: one sort of 100,000
+    # held the interpreter lock for 8-12 ms while a reload thread kept the server from
+    # answering. The order, and so the digest, is the same as one sort's.
+    runs = []
+    while run := sorted(repr(o) for o in itertools.islice(objects, _DIGEST_STEP)):
+        runs.append(run)
+    parts = itertools.chain(heapq.merge(*runs), sorted(cluster.namespaces),
+                            (cluster.external_zone, repr(settings)))
     # The parts joined by newlines, hashed a thousand at a time: one join and encode of
-    # 50,000 services' text held the interpreter lock for ~0.2 s while a reload thread
-    # kept the server from answering. The bytes hashed, and so the digest, are the same.
+    # 50,000 services' text held the lock for ~0.2 s.
     digest = hashlib.blake2b(digest_size=16)
-    for start in range(0, len(parts), _DIGEST_STEP):
-        if start:
+    first = True
+    while batch := list(itertools.islice(parts, _DIGEST_STEP)):
+        if not first:
             digest.update(b"\n")
-        digest.update("\n".join(parts[start:start + _DIGEST_STEP]).encode())
+        digest.update("\n".join(batch).encode())
+        first = False
+    del parts, batch
+    while runs:  # a run at a time: 100,000 texts freed at once held the lock for 5 ms
+        runs.pop()
     return digest.hexdigest()
 
 
