@@ -97,6 +97,25 @@ def test_non_utf8_text_is_an_error_and_a_bom_is_fine(tmp_path: Path) -> None:
     assert documents.read_text(tmp_path / "bom.yaml") == "kind: Pod\n"
 
 
+def test_a_file_read_a_document_at_a_time_is_still_checked_whole(tmp_path: Path) -> None:
+    """Documents are decoded one by one now; a bad byte anywhere still makes the whole
+    file unreadable, with its offset in the file, and a byte order mark stays harmless."""
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: %s}\nstatus: {podIP: 10.0.0.%d}\n"
+    good = ("---\n" + pod % ("a", 1) + "---\n" + pod % ("b", 2)).encode()
+    bad = good + b"---\n" + (pod % ("caf\xe9", 3)).encode("latin-1")
+    (tmp_path / "mixed.yaml").write_bytes(bad)
+    (tmp_path / "bom.yaml").write_bytes(b"\xef\xbb\xbf" + good.replace(b": a}", b": c}")
+                                        .replace(b": b}", b": d}"))
+    cache = manifests.FileCache()
+    for _ in range(2):  # the second read reuses the cached documents
+        loaded = manifests.load([tmp_path], cache=cache)
+        (error,) = loaded.errors
+        offset = bad.index(b"\xe9")
+        assert str(error) == (f"{tmp_path}/mixed.yaml: cannot read: not UTF-8 "
+                              f"(invalid continuation byte at byte {offset})")
+        assert sorted(p.name for p in loaded.cluster.pods) == ["c", "d"]
+
+
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
     f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
