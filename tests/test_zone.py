@@ -240,6 +240,20 @@ def test_an_address_listed_twice_gives_each_record_once() -> None:
     assert built.stats["records"] == len(built.records())
 
 
+@pytest.mark.parametrize("count", [3, 3000])  # a few, and more than a step (`_unique`)
+def test_a_big_headless_service_gives_each_record_once_in_order(count: int) -> None:
+    ips = [f"10.0.{i // 250}.{i % 250}" for i in range(count)]
+    listed = tuple(EndpointAddress(ip) for ip in ips + ips[::-2])  # every other one twice
+    cluster = Cluster(services=(Service("default", "big", headless=True),),
+                      endpoints=(EndpointSet("default", "big", listed,
+                                             (EndpointPort("http", 80),)),),
+                      namespaces=frozenset({"default"}))
+    built = zone.build(cluster)
+    name = "big.default.svc.cluster.local."
+    assert [r.data for r in built.lookup(name)[A]] == ips
+    assert len(built.lookup(f"_http._tcp.{name}")[SRV]) == count
+
+
 def test_a_named_port_without_a_number_exists_with_no_srv() -> None:
     # Endpoints may name a port without giving its number: the SRV name exists, empty.
     cluster = Cluster(services=(Service("default", "np", headless=True),),

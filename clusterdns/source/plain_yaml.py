@@ -17,10 +17,13 @@ the two on generated documents and on every fixture).
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
 import yaml
+
+from ..freeing import STEP, empty
 
 # What may not start a plain scalar here: flow and node indicators, quotes (handled
 # apart), and the reserved `@` and backquote.
@@ -146,15 +149,24 @@ class PlainReader:
             if len(table) >= _RECENT:  # checked per document, not per line remembered
                 table.clear()
         lines = _lines(text)
+        content: list[tuple[int, str]] = []
+        try:
+            return self._read(lines, content)
+        finally:
+            # Taken apart in steps: a 100,000-address document's lines, freed whole when
+            # PyYAML has to read it instead, held the interpreter lock for 8 ms.
+            if len(lines) > STEP:
+                empty(content)
+                empty(lines)
+
+    def _read(self, lines: list[str], content: list[tuple[int, str]]) -> list[Any] | None:
         started = _DOCUMENT_START.match(lines[0]) is not None
         if started:
             rest = lines[0][3:].lstrip(" ")
             if rest and not rest.startswith("#"):
                 return None
-            lines = lines[1:]
-        content: list[tuple[int, str]] = []
         known = self._lines
-        for line in lines:
+        for line in itertools.islice(lines, 1 if started else 0, None):
             meaning = known.get(line) or self._line(line)
             if meaning is _MISPLACED:
                 return None
