@@ -6,13 +6,14 @@ import fcntl
 import hashlib
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from clusterdns.source import state
 from clusterdns.source.addresses import AddressBook
-from clusterdns.source.model import Cluster, Service
+from clusterdns.source.model import Cluster, EndpointAddress, EndpointPort, EndpointSet, Service
 from clusterdns.source.state import State, next_serial
 
 BOOK = AddressBook({("shop", "web"): ("10.96.0.5", "fd00:10:96::5")},
@@ -126,3 +127,18 @@ def test_the_content_digest_of_a_big_cluster_is_the_digest_of_its_parts_joined()
     text = "\n".join([*sorted(map(repr, services)), "x", "", repr("s")])
     expected = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
     assert state.content_digest(cluster, "s") == expected
+
+
+def test_a_huge_endpoint_set_is_digested_in_steps_and_every_address_counts() -> None:
+    addresses = tuple(EndpointAddress(f"10.0.{i // 250}.{i % 250}") for i in range(2500))
+    port = (EndpointPort("http", 80),)
+
+    def digest(*listed: tuple[EndpointAddress, ...]) -> str:
+        sets = tuple(EndpointSet("x", "big", a, port) for a in listed)
+        return state.content_digest(Cluster(endpoints=sets, namespaces=frozenset({"x"})), "s")
+
+    small = addresses[:10]
+    assert digest(addresses, small) == digest(small, addresses)
+    assert digest(addresses) != digest(addresses[:-1])
+    assert digest(addresses) != digest(
+        (*addresses[:1200], replace(addresses[1200], ready=False), *addresses[1201:]))
