@@ -85,3 +85,6 @@ class Shards(Mapping[K, V]):
     def __repr__(self) -> str:
         return f"Shards({len(self)} keys)"
 
+
+# What a build fills: `Shards` beside a serving zone, a plain dict (faster) otherwise.
+Table = dict[K, V] | Shards[K, V]

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clusterdns.shards import Shards
 from clusterdns.source.model import (
     NO_PORT,
     Cluster,
@@ -191,6 +192,16 @@ def test_an_unchanged_service_is_shared_with_the_previous_zone() -> None:
     name = "w.default.svc.cluster.local."
     assert second.parts[("default", "w")] is first.parts[("default", "w")]
     assert second.nodes[name] is first.nodes[name]
+
+
+def test_a_build_beside_a_served_zone_grows_in_shards() -> None:
+    """A reload builds while the server answers: its zone-sized maps must be `Shards`,
+    whose growth never holds the interpreter lock for long; the first build need not."""
+    first = zone.build(web_cluster(), serial=1)
+    second = zone.build(web_cluster(), serial=2, previous=first)
+    assert not isinstance(first.nodes, Shards)
+    for mapping in (second.nodes, second.additional, second.parts):
+        assert isinstance(mapping, Shards)
 
 
 def test_previous_zone_with_other_rules_is_not_used() -> None:

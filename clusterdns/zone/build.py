@@ -13,9 +13,10 @@ import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..freeing import STEP, empty, empty_mapping
-from ..shards import Shards
+from ..shards import Shards, Table
 from ..source.model import (
     EXTERNAL_NAME,
     NO_PORT,
@@ -200,18 +201,22 @@ class _Builder:
         self.nodes: dict[str, list[Record]] = defaultdict(list)
         # A name's additional records, in order and without duplicates (the keys).
         self.additional: dict[str, dict[Record, None]] = defaultdict(dict)
+        # What grows with the whole zone is kept in `Shards` when a zone is being served
+        # (a reload builds beside it): no single dict's growth may hold the interpreter
+        # lock for long then. The first build, before anything is served, fills plain
+        # dicts: 0.06 s faster for 10,000 services.
+        table: type[Shards[Any, Any]] | type[dict[Any, Any]] = (
+            Shards if previous is not None else dict)
         # Reverse claims: an address's service, and its endpoint names (the first here,
         # any more in `ptr_more`; a list per address would be 100,000 lists to free).
-        # What grows with the whole zone is kept in `Shards`: a reload builds it beside
-        # the server, and no single dict's growth may hold the interpreter lock for long.
-        self.ptr_service: Shards[str, str] = Shards()
-        self.ptr_endpoints: Shards[str, str] = Shards()
+        self.ptr_service: Table[str, str] = table()
+        self.ptr_endpoints: Table[str, str] = table()
         self.ptr_more: dict[str, list[str]] = defaultdict(list)
         # Names and additional sections taken whole from the previous zone; the built
         # ones join them at the end (`build`).
-        self.kept: Shards[str, tuple[Record, ...]] = Shards()
-        self.kept_additional: Shards[str, tuple[Record, ...]] = Shards()
-        self.parts: Shards[tuple[str, str], _Part] = Shards()
+        self.kept: Table[str, tuple[Record, ...]] = table()
+        self.kept_additional: Table[str, tuple[Record, ...]] = table()
+        self.parts: Table[tuple[str, str], _Part] = table()
         same_rules = previous is not None and (previous.origin, previous.ttl, previous.pods_mode) \
             == (origin, settings.ttl, settings.pods)
         self.previous = previous if same_rules else None
@@ -528,8 +533,8 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
         additional[name] = tuple(extra)
     # The builder's own maps go a step at a time: left to die with it on return, their
     # 200,000 entries held the interpreter lock for 8 ms.
-    b.ptr_service.release()
-    b.ptr_endpoints.release()
+    for claims in (b.ptr_service, b.ptr_endpoints):
+        claims.release() if isinstance(claims, Shards) else empty_mapping(claims)
     empty_mapping(b.additional)
     empty_mapping(b.ptr_more)
     pod_ips = frozenset((p.namespace, ip) for p in cluster.pods for ip in p.ips)
