@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from clusterdns.shards import Shards
 from clusterdns.source import manifests
 from clusterdns.source.manifests import ManifestError
 
@@ -288,6 +289,24 @@ def test_unchanged_documents_of_a_changed_file_are_reused(tmp_path: Path) -> Non
     assert moved.items[2].value is after[1].value  # reused, renumbered
     assert [str(e) for e in moved.errors] == [f"{path}: document 3: metadata.name: required"]
     assert moved == manifests.read_file(path)
+
+
+def test_a_file_of_many_documents_keeps_them_in_shards_and_reuses_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(manifests, "SHARDED_DOCUMENTS", 2)
+    path = tmp_path / "a.yaml"
+    docs = [POD % (name, i) for i, name in enumerate("abcd", 1)]
+    path.write_text("---\n".join(docs))
+    cache = manifests.FileCache()
+    first = manifests.load([tmp_path], cache=cache)
+    assert isinstance(cache.documents[str(path)], Shards)
+    docs[1] = POD % ("b", 9)
+    path.write_text("---\n".join(docs))
+    after = manifests.load([tmp_path], cache=cache)
+    assert [p.ips for p in after.cluster.pods] == [("10.0.0.1",), ("10.0.0.9",),
+                                                   ("10.0.0.3",), ("10.0.0.4",)]
+    assert after.cluster.pods[0] is first.cluster.pods[0]  # not parsed again
+    assert len(cache.documents[str(path)]) == 4
 
 
 def test_documents_that_are_not_objects_are_skipped_with_one_warning(tmp_path: Path) -> None:

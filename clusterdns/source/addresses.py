@@ -104,9 +104,12 @@ def assign_pods(pods: list[Pod], cidrs: Iterable[str] = DEFAULT_POD_CIDRS,
     """Generated pods (no IPs yet) get one address per pod range; written pods' own
     addresses and `reserved` ones are never handed out."""
     networks = parse_cidrs(cidrs, "pod")
-    taken = {ip for pod in pods for ip in pod.ips} | set(reserved)
     wanted = [(pod.key, version) for pod in pods if pod.owner and not pod.ips
               for version in sorted(networks)]
+    if not wanted:  # the usual reload of hand-written objects: no sets of every address
+        return pods, {}
+    taken = {ip for pod in pods for ip in pod.ips}
+    taken.update(reserved)
     derived = _allocate(wanted, networks, taken, remembered or {})
     return [dataclasses.replace(p, ips=derived[p.key]) if p.key in derived else p
             for p in pods], derived

@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from ..freeing import empty, empty_mapping
+from ..shards import Shards, Table
 from . import addresses, documents, hostnames, workloads
 from .addresses import AddressBook
 from .documents import DEFAULT_MAX_FILE_BYTES, Unreadable
@@ -35,6 +36,8 @@ NOT_OBJECTS_SHOWN = 8  # files named in the warning about documents that are not
 # Past this size a document's loaded values are freed a container at a time
 # (`documents.release`), so a reload thread never holds the server up for long.
 _BIG_TEXT = 1 << 18
+# A file with more documents keeps their cache in `Shards` once read (see `_read_cached`).
+SHARDED_DOCUMENTS = 20_000
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ class FileCache:
     entries: dict[str, tuple[_Stamp, _FileResult]] = field(default_factory=dict)
     # By the digest of each document's text, not the text: 10,000 Services' worth of
     # YAML would otherwise stay in memory only to be compared.
-    documents: dict[str, dict[bytes, _Document]] = field(default_factory=dict)
+    documents: dict[str, Table[bytes, _Document]] = field(default_factory=dict)
     namespace: str = ""  # the default namespace the entries were parsed with
     stdin: str | None = None  # standard input, read once: it cannot be read again
 
@@ -178,14 +181,21 @@ def _read_cached(entry: ManifestFile, cache: FileCache, options: LoadOptions) ->
     hit = cache.entries.get(name)
     if hit and hit[0] == stamp:
         return hit[1]
-    result = read_file(entry.path, cache.documents.setdefault(name, {}), options)
+    documents = cache.documents.setdefault(name, {})
+    result = read_file(entry.path, documents, options)
+    if isinstance(documents, dict) and len(documents) > SHARDED_DOCUMENTS:
+        # Refilled at every edit of the file, beside the server: 100,000 documents' dict
+        # growing held the interpreter lock for 7-16 ms. The first read, at start-up,
+        # fills a faster dict.
+        cache.documents[name] = Shards(documents.items())
+        empty_mapping(documents)
     cache.entries[name] = (stamp, result)
     if hit:  # what the file held before, let go a step at a time
         empty(hit[1].items)
     return result
 
 
-def read_file(path: Path, previous: dict[bytes, _Document] | None = None,
+def read_file(path: Path, previous: Table[bytes, _Document] | None = None,
               options: LoadOptions | None = None) -> _FileResult:
     """Parse one file: every document, `kind: List` items included.
 
@@ -208,7 +218,7 @@ def read_file(path: Path, previous: dict[bytes, _Document] | None = None,
 
 
 def parse_text(name: str, text: str, namespace: str = "default",
-               previous: dict[bytes, _Document] | None = None) -> _FileResult:
+               previous: Table[bytes, _Document] | None = None) -> _FileResult:
     """Parse the text of file `name`; `previous` as for `read_file`."""
     if previous is not None and not name.lower().endswith(".json"):
         result = _parse_split(name, text, namespace, previous)
@@ -218,11 +228,12 @@ def parse_text(name: str, text: str, namespace: str = "default",
 
 
 def _parse_split(name: str, content: str | bytes, namespace: str,
-                 previous: dict[bytes, _Document]) -> _FileResult | None:
+                 previous: Table[bytes, _Document]) -> _FileResult | None:
     """Parse `content` a document at a time (see `_split_documents`); None when it does not
     split cleanly."""
     split = _split_documents(name, content, namespace, previous)
-    empty_mapping(previous)  # 100,000 documents freed at once hold the lock
+    # 100,000 documents freed at once hold the lock
+    previous.release() if isinstance(previous, Shards) else empty_mapping(previous)
     if split is None:
         return None
     result = _FileResult([], [], [])
@@ -453,7 +464,7 @@ class _Assembly:
                 pods.append(pod)
                 self.generated["Pod"] += 1
         try:
-            reserved = {ip for service in services for ip in service.cluster_ips}
+            reserved = (ip for service in services for ip in service.cluster_ips)
             pods, derived = addresses.assign_pods(pods, self.options.pod_cidrs,
                                                   self.remembered.pods, reserved)
         except ValueError as exc:
