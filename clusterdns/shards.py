@@ -13,8 +13,8 @@ transfer's records come in the same order from every process.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import TypeVar
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
+from typing import Any, TypeVar
 
 from .freeing import STEP, empty, empty_mapping
 
@@ -32,11 +32,12 @@ class Shards(Mapping[K, V]):
     old one.
     """
 
-    __slots__ = ("_maps", "_order")
+    __slots__ = ("_last", "_maps", "_order")
 
     def __init__(self, items: Iterable[tuple[K, V]] = ()) -> None:
         self._maps: list[dict[K, V]] = [{} for _ in range(SHARDS)]
-        self._order: list[list[K]] = []
+        self._last: list[K] = []  # the chunk of `_order` that new keys go to
+        self._order: list[list[K]] = [self._last]
         for key, value in items:
             self[key] = value
 
@@ -56,24 +57,41 @@ class Shards(Mapping[K, V]):
         for chunk in self._order:
             yield from chunk
 
+    # A reload sets and reads every name of the zone through these: each is written out
+    # here rather than calling a helper, a tenth of a 10,000-service reload.
     def __setitem__(self, key: K, value: V) -> None:
         shard = self._maps[hash(key) & _MASK]
-        if key not in shard:
-            self._remember(key)
+        size = len(shard)
         shard[key] = value
+        if len(shard) != size:
+            if len(self._last) >= STEP:
+                self._last = []
+                self._order.append(self._last)
+            self._last.append(key)
 
     def setdefault(self, key: K, default: V) -> V:
         """The value of `key`, after adding it with `default` if it was missing."""
         shard = self._maps[hash(key) & _MASK]
-        if key not in shard:
-            self._remember(key)
-        return shard.setdefault(key, default)
+        size = len(shard)
+        value = shard.setdefault(key, default)
+        if len(shard) != size:
+            if len(self._last) >= STEP:
+                self._last = []
+                self._order.append(self._last)
+            self._last.append(key)
+        return value
 
-    def _remember(self, key: K) -> None:
-        order = self._order
-        if not order or len(order[-1]) >= STEP:
-            order.append([])
-        order[-1].append(key)
+    def items(self) -> ItemsView[K, V]:
+        return _Items(self)
+
+    def values(self) -> ValuesView[V]:
+        return _Values(self)
+
+    def _pairs(self) -> Iterator[tuple[K, V]]:
+        maps = self._maps
+        for chunk in self._order:
+            for key in chunk:
+                yield key, maps[hash(key) & _MASK][key]
 
     def release(self) -> None:
         """Empty the mapping an item at a time (see `freeing`): for a retired zone."""
@@ -81,9 +99,68 @@ class Shards(Mapping[K, V]):
             empty_mapping(shard)
         while self._order:
             empty(self._order.pop())
+        self._last = []
+        self._order.append(self._last)
 
     def __repr__(self) -> str:
         return f"Shards({len(self)} keys)"
+
+
+_ABSENT: Any = object()
+
+
+def unordered_values(table: Table[K, V]) -> Iterator[V]:
+    """Every value of `table`, in no order a caller may rely on (a count, a sum): the
+    quickest walk, dict by dict."""
+    if not isinstance(table, Shards):
+        return iter(table.values())
+    return (value for shard in table._maps for value in shard.values())
+
+
+def carry(target: Table[K, V], source: Mapping[K, V], keys: Iterable[K]) -> None:
+    """Set each of `keys` that `source` holds to its value there.
+
+    A reload's way of taking unchanged names from the zone it replaces: between two
+    `Shards` a key is hashed once and no method is called per key, which made a third of
+    a 10,000-service reload otherwise.
+    """
+    if not isinstance(target, Shards):
+        for key in keys:
+            value = source.get(key, _ABSENT)
+            if value is not _ABSENT:
+                target[key] = value
+        return
+    maps = target._maps
+    sources = source._maps if isinstance(source, Shards) else None
+    for key in keys:
+        index = hash(key) & _MASK
+        value = (sources[index] if sources is not None else source).get(key, _ABSENT)
+        if value is _ABSENT:
+            continue
+        shard = maps[index]
+        size = len(shard)
+        shard[key] = value
+        if len(shard) != size:
+            if len(target._last) >= STEP:
+                target._last = []
+                target._order.append(target._last)
+            target._last.append(key)
+
+
+class _Items(ItemsView[K, V]):
+    """`Shards.items()`, walked without a method call per key."""
+
+    _mapping: Shards[K, V]
+
+    def __iter__(self) -> Iterator[tuple[K, V]]:
+        return self._mapping._pairs()
+
+
+class _Values(ValuesView[V]):
+    _mapping: Shards[Any, V]
+
+    def __iter__(self) -> Iterator[V]:
+        return (value for _, value in self._mapping._pairs())
 
 
 # What a build fills: `Shards` beside a serving zone, a plain dict (faster) otherwise.

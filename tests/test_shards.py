@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -28,6 +29,8 @@ def test_shards_answer_as_a_dict_built_the_same_way(operations) -> None:
             assert mapping.setdefault(key, value) == model.setdefault(key, value)
     assert list(mapping) == list(model)
     assert list(mapping.items()) == list(model.items())
+    assert list(mapping.values()) == list(model.values())
+    assert sorted(map(repr, shards.unordered_values(mapping))) == sorted(map(repr, model.values()))
     assert len(mapping) == len(model)
     assert mapping == model
     for _, key, _ in operations:
@@ -50,6 +53,20 @@ def test_release_empties_it_and_leaves_the_values_alone() -> None:
     mapping.release()
     assert len(mapping) == 0 and list(mapping) == [] and "1" not in mapping
     assert value == ["kept"]
+    mapping["again"] = value  # a released mapping can be filled anew
+    assert list(mapping.items()) == [("again", value)]
+
+
+@pytest.mark.parametrize("target_type", [dict, Shards])
+@pytest.mark.parametrize("source_type", [dict, Shards])
+def test_carry_takes_the_keys_the_source_holds_in_the_order_asked(
+        target_type: type, source_type: type) -> None:
+    source = source_type([(f"n{i}", i) for i in range(STEP + 10)])
+    target = target_type([("first", -1), ("n3", -3)])
+    keys = ["n5", "missing", "n3", *(f"n{i}" for i in range(STEP, STEP + 10))]
+    shards.carry(target, source, keys)
+    assert list(target.items()) == [("first", -1), ("n3", 3), ("n5", 5),
+                                    *((f"n{i}", i) for i in range(STEP, STEP + 10))]
 
 
 def test_order_does_not_depend_on_the_hash_seed() -> None:

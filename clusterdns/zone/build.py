@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import shards
 from ..freeing import STEP, empty, empty_mapping
 from ..shards import Shards, Table
 from ..source.model import (
@@ -217,6 +218,7 @@ class _Builder:
         self.kept: Table[str, tuple[Record, ...]] = table()
         self.kept_additional: Table[str, tuple[Record, ...]] = table()
         self.parts: Table[tuple[str, str], _Part] = table()
+        self.carried: list[tuple[str, ...]] = []  # the kept services' names
         same_rules = previous is not None and (previous.origin, previous.ttl, previous.pods_mode) \
             == (origin, settings.ttl, settings.pods)
         self.previous = previous if same_rules else None
@@ -282,16 +284,21 @@ class _Builder:
 
     def _keep(self, part: _Part) -> None:
         assert self.previous is not None
-        for name in part.names:
-            self.kept[name] = self.previous.nodes[name]
-            extra = self.previous.additional.get(name)
-            if extra is not None:
-                self.kept_additional[name] = extra
+        self.carried.append(part.names)  # taken all at once: see `carry_over`
         for ip, name in zip(part.service_ips, part.service_names, strict=True):
             self.ptr_service.setdefault(ip, name)
         for ip, name in zip(part.endpoint_ips, part.endpoint_names, strict=True):
             self._claim_endpoint(ip, name)
         self.parts[part.service.key] = part
+
+    def carry_over(self) -> None:
+        """Take the unchanged services' names from the previous zone, in their order."""
+        if self.previous is not None:
+            names = itertools.chain.from_iterable(self.carried)
+            shards.carry(self.kept, self.previous.nodes, names)
+            names = itertools.chain.from_iterable(self.carried)
+            shards.carry(self.kept_additional, self.previous.additional, names)
+        empty(self.carried)
 
     def _claim_endpoint(self, ip: str, name: str) -> None:
         if self.ptr_endpoints.setdefault(ip, name) is not name:
@@ -512,6 +519,7 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
         endpoints = service_endpoints(cluster)
     for service in cluster.services:
         b.service(service, endpoints.get(service.key, []))
+    b.carry_over()
     # Sums over a generator, not map: C's loop over a million nodes never lets go of the
     # interpreter lock (13 ms for 50,000 services, a reload thread's hold on the server).
     endpoint_count = sum(len(entries) for entries in endpoints.values())
@@ -541,7 +549,8 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
     claimed = hostnames.build(cluster.hostnames, cluster.external_zone, origin, settings.ttl,
                               soa)
     # As `records()` lists them: a pod's dashed name is one more record per address.
-    records = sum(len(node) for node in nodes.values()) + len(claimed.all_records())
+    records = sum(len(node) for node in shards.unordered_values(nodes)) + len(
+        claimed.all_records())
     if settings.pods != "disabled":
         records += len(pod_ips)
     return Zone(
