@@ -173,6 +173,13 @@ def test_a_build_from_the_previous_zone_is_the_same_as_a_fresh_one(
 ) -> None:
     kept = data.draw(st.lists(st.sampled_from(before.services), unique=True))
     mixed = _mixed(before, after, kept)
+    with pytest.MonkeyPatch.context() as patch:
+        # Beside a big zone the maps are Shards, beside a small one dicts: both ways.
+        patch.setattr(zone, "SHARDED_NAMES", data.draw(st.sampled_from([0, 10**9])))
+        _incremental_builds_match(before, after, mixed)
+
+
+def _incremental_builds_match(before: Cluster, after: Cluster, mixed: Cluster) -> None:
     first = zone.build(before, serial=1)
     second = zone.build(mixed, serial=2, previous=first)
     _same_zone(zone.build(mixed, serial=2), second)
@@ -194,10 +201,14 @@ def test_an_unchanged_service_is_shared_with_the_previous_zone() -> None:
     assert second.nodes[name] is first.nodes[name]
 
 
-def test_a_build_beside_a_served_zone_grows_in_shards() -> None:
-    """A reload builds while the server answers: its zone-sized maps must be `Shards`,
-    whose growth never holds the interpreter lock for long; the first build need not."""
+def test_a_build_beside_a_big_served_zone_grows_in_shards(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reload builds while the server answers: beside a big zone, its zone-sized maps
+    must be `Shards`, whose growth never holds the interpreter lock for long; the first
+    build, and one beside a small zone, need not."""
     first = zone.build(web_cluster(), serial=1)
+    assert not isinstance(zone.build(web_cluster(), previous=first).nodes, Shards)
+    monkeypatch.setattr(zone, "SHARDED_NAMES", len(first.nodes) - 1)
     second = zone.build(web_cluster(), serial=2, previous=first)
     assert not isinstance(first.nodes, Shards)
     for mapping in (second.nodes, second.additional, second.parts):
