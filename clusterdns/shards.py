@@ -109,6 +109,14 @@ class Shards(Mapping[K, V]):
 _ABSENT: Any = object()
 
 
+def empty_table(table: Table[Any, Any]) -> None:
+    """Empty a dict or `Shards` a step at a time (see `freeing`)."""
+    if isinstance(table, Shards):
+        table.release()
+    else:
+        empty_mapping(table)
+
+
 def unordered_values(table: Table[K, V]) -> Iterator[V]:
     """Every value of `table`, in no order a caller may rely on (a count, a sum): the
     quickest walk, dict by dict."""

@@ -33,7 +33,7 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from .. import snapshot
 from ..freeing import STEP, empty, empty_mapping
-from ..shards import Shards
+from ..shards import Shards, empty_table
 from ..source import folders, state
 from ..source.manifests import FileCache, ManifestError
 from ..source.model import Cluster
@@ -239,10 +239,7 @@ def _retire(retired: list[Cluster | Zone | None], new: Cluster) -> ClusterChange
         maps = _own_maps(old, zone)
         del old, zone
         for mapping in maps:  # 500,000 names let go at once held the lock for ~40 ms
-            if isinstance(mapping, Shards):
-                mapping.release()
-            else:
-                empty_mapping(mapping)
+            empty_table(mapping)
         while pieces:
             empty(pieces.pop())
     return changes

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from ..freeing import empty, empty_mapping
-from ..shards import Shards, Table
+from ..shards import Shards, Table, empty_table
 from . import addresses, documents, hostnames, workloads
 from .addresses import AddressBook
 from .documents import DEFAULT_MAX_FILE_BYTES, Unreadable
@@ -232,8 +232,7 @@ def _parse_split(name: str, content: str | bytes, namespace: str,
     """Parse `content` a document at a time (see `_split_documents`); None when it does not
     split cleanly."""
     split = _split_documents(name, content, namespace, previous)
-    # 100,000 documents freed at once hold the lock
-    previous.release() if isinstance(previous, Shards) else empty_mapping(previous)
+    empty_table(previous)  # 100,000 documents freed at once hold the lock
     if split is None:
         return None
     result = _FileResult([], [], [])
