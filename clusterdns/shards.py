@@ -82,6 +82,19 @@ class Shards(Mapping[K, V]):
             self._last.append(key)
         return value
 
+    def list_at(self: Shards[K, list[Any]], key: K) -> list[Any]:
+        """The list `key` holds, after adding an empty one if it held none (what a
+        defaultdict(list) gives)."""
+        shard = self._maps[hash(key) & _MASK]
+        value = shard.get(key)
+        if value is None:
+            value = shard[key] = []
+            if len(self._last) >= STEP:
+                self._last = []
+                self._order.append(self._last)
+            self._last.append(key)
+        return value
+
     def items(self) -> ItemsView[K, V]:
         return _Items(self)
 

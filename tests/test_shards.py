@@ -77,3 +77,11 @@ def test_order_does_not_depend_on_the_hash_seed() -> None:
             for seed in ("1", "2", "3")}
     assert len(seen) == 1
     assert shards.SHARDS & (shards.SHARDS - 1) == 0  # the shard is the hash's low bits
+
+
+def test_list_at_gives_a_defaultdicts_list_and_remembers_its_order() -> None:
+    mapping: Shards[str, list[int]] = Shards()
+    mapping.list_at("b").append(1)
+    mapping.list_at("a").append(2)
+    mapping.list_at("b").append(3)
+    assert list(mapping.items()) == [("b", [1, 3]), ("a", [2])]

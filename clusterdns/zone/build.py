@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,7 +202,6 @@ class _Builder:
     def __init__(self, settings: ZoneSettings, origin: str, previous: Zone | None) -> None:
         self.ttl = settings.ttl
         self.origin = origin
-        self.nodes: dict[str, list[Record]] = defaultdict(list)
         # A name's additional records, in order and without duplicates (the keys).
         self.additional: dict[str, dict[Record, None]] = defaultdict(dict)
         # What grows with the whole zone is kept in `Shards` when a big zone is being
@@ -212,6 +211,15 @@ class _Builder:
         table: type[Shards[Any, Any]] | type[dict[Any, Any]] = (
             Shards if previous is not None and len(previous.nodes) > SHARDED_NAMES
             else dict)
+        # The records of each name being built; `node(name)` is its list, made if new.
+        self.nodes: Table[str, list[Record]]
+        self.node: Callable[[str], list[Record]]
+        if table is Shards:
+            sharded: Shards[str, list[Record]] = Shards()
+            self.nodes, self.node = sharded, sharded.list_at
+        else:
+            plain: defaultdict[str, list[Record]] = defaultdict(list)
+            self.nodes, self.node = plain, plain.__getitem__
         # Reverse claims: an address's service, and its endpoint names (the first here,
         # any more in `ptr_more`; a list per address would be 100,000 lists to free).
         self.ptr_service: Table[str, str] = table()
@@ -238,13 +246,13 @@ class _Builder:
     def add(self, name: str, rtype: int, data: object, ttl: int | None = None) -> Record:
         """Add a record (once) and return it."""
         record = Record(name, rtype, self.ttl if ttl is None else ttl, data)  # type: ignore[arg-type]
-        self.nodes[name].append(record)  # duplicates go when the node is frozen (`build`)
+        self.node(name).append(record)  # duplicates go when the node is frozen (`build`)
         if self._names is not None:
             self._names[name] = None
         return record
 
     def exists(self, name: str) -> None:
-        self.nodes[name]
+        self.node(name)
         if self._names is not None:
             self._names[name] = None
 
@@ -372,7 +380,7 @@ class _Builder:
             return
         # Straight in: each address has its own reverse name, which gets its targets once
         # (`reverse` dedupes them).
-        self.nodes[name] += [Record(name, PTR, self.ttl, target) for target in targets]
+        self.node(name).extend(Record(name, PTR, self.ttl, target) for target in targets)
 
     def fill_empty_non_terminals(self) -> None:
         suffix = "." + self.origin
@@ -385,6 +393,12 @@ class _Builder:
                 if name in nodes or name in kept:
                     break
                 self.exists(name)
+
+
+def _frozen(records: list[Record]) -> tuple[Record, ...]:
+    """A name's records as the zone keeps them: a tuple, each record once."""
+    return tuple(_unique(records) if len(records) > STEP
+                 else dict.fromkeys(records) if len(records) > 1 else records)
 
 
 def _unique(records: list[Record]) -> list[Record]:
@@ -499,7 +513,7 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
         origin, SOA, min(settings.ttl, SOA_TTL_CAP),
         (ns_name, f"hostmaster.{origin}", serial & 0xFFFFFFFF, 7200, 1800, 86400, settings.ttl),
     )
-    b.nodes[origin].append(soa)
+    b.node(origin).append(soa)
     b.add(origin, NS, ns_name)
     for ip in settings.ns_addresses:
         b.address(ns_name, ip)
@@ -508,7 +522,7 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
     # Sets walked in sorted order: the zone's names, and so a transfer's records, come in
     # the same order in every process, whatever its hash seed.
     for reverse in sorted(reverse_origins):
-        b.nodes[reverse].append(Record(reverse, SOA, soa.ttl, soa.data))
+        b.node(reverse).append(Record(reverse, SOA, soa.ttl, soa.data))
         b.add(reverse, NS, ns_name)
     b.add(f"dns-version.{origin}", TXT, DNS_SCHEMA_VERSION, SCHEMA_TTL)
     b.exists(f"svc.{origin}")
@@ -536,10 +550,13 @@ def build(cluster: Cluster, settings: ZoneSettings | None = None, serial: int = 
     # every record would cost a hash more per record, and its growth and its end each
     # hold the interpreter lock for milliseconds on a big zone.
     nodes = b.kept
-    for name in list(b.nodes):
-        records = b.nodes.pop(name)
-        nodes[name] = tuple(_unique(records) if len(records) > STEP
-                            else dict.fromkeys(records) if len(records) > 1 else records)
+    if isinstance(b.nodes, Shards):
+        for name, records in b.nodes.items():
+            nodes[name] = _frozen(records)
+        b.nodes.release()
+    else:
+        for name in list(b.nodes):
+            nodes[name] = _frozen(b.nodes.pop(name))
     additional = b.kept_additional
     for name, extra in b.additional.items():
         additional[name] = tuple(extra)
