@@ -57,18 +57,12 @@ class Shards(Mapping[K, V]):
         for chunk in self._order:
             yield from chunk
 
-    # A reload sets and reads every name of the zone through these: the order's upkeep
-    # is written out in each (and in `carry`) rather than called, a helper call per new
-    # key being a tenth of a big reload.
     def __setitem__(self, key: K, value: V) -> None:
         shard = self._maps[hash(key) & _MASK]
         size = len(shard)
         shard[key] = value
         if len(shard) != size:
-            if len(self._last) >= STEP:
-                self._last = []
-                self._order.append(self._last)
-            self._last.append(key)
+            self._remember(key)
 
     def setdefault(self, key: K, default: V) -> V:
         """The value of `key`, after adding it with `default` if it was missing."""
@@ -76,10 +70,7 @@ class Shards(Mapping[K, V]):
         size = len(shard)
         value = shard.setdefault(key, default)
         if len(shard) != size:
-            if len(self._last) >= STEP:
-                self._last = []
-                self._order.append(self._last)
-            self._last.append(key)
+            self._remember(key)
         return value
 
     def list_at(self: Shards[K, list[Any]], key: K) -> list[Any]:
@@ -89,11 +80,15 @@ class Shards(Mapping[K, V]):
         value = shard.get(key)
         if value is None:
             value = shard[key] = []
-            if len(self._last) >= STEP:
-                self._last = []
-                self._order.append(self._last)
-            self._last.append(key)
+            self._remember(key)
         return value
+
+    def _remember(self, key: K) -> None:
+        """Note `key`, just added, in the order of first insertion."""
+        if len(self._last) >= STEP:
+            self._last = []
+            self._order.append(self._last)
+        self._last.append(key)
 
     def items(self) -> ItemsView[K, V]:
         return _Items(self)
@@ -163,10 +158,7 @@ def carry(target: Table[K, V], source: Mapping[K, V], keys: Iterable[K]) -> None
         size = len(shard)
         shard[key] = value
         if len(shard) != size:
-            if len(target._last) >= STEP:
-                target._last = []
-                target._order.append(target._last)
-            target._last.append(key)
+            target._remember(key)
 
 
 class _Items(ItemsView[K, V]):
