@@ -69,7 +69,7 @@ def test_a_link_to_an_endless_device_is_never_read(tmp_path: Path) -> None:
     os.symlink("/dev/zero", tmp_path / "zero.yaml")
     started = time.monotonic()
     with pytest.raises(Unreadable, match="not a regular file"):
-        documents.read_text(tmp_path / "zero.yaml")
+        documents.read_bytes(tmp_path / "zero.yaml")
     loaded = manifests.load([tmp_path])
     assert time.monotonic() - started < 2
     assert loaded.errors == [] and "not a regular file" in str(loaded.warnings[0])
@@ -86,15 +86,15 @@ def test_a_fifo_never_blocks_the_reader(tmp_path: Path) -> None:
     assert done, "loading a folder with a FIFO in it hung"
     assert [p.name for p in done[0].cluster.pods] == ["p"]
     with pytest.raises(Unreadable, match="not a regular file"):  # named directly, too
-        documents.read_text(tmp_path / "pipe.yaml")
+        documents.read_bytes(tmp_path / "pipe.yaml")
 
 
 def test_non_utf8_text_is_an_error_and_a_bom_is_fine(tmp_path: Path) -> None:
     (tmp_path / "latin.yaml").write_bytes(b"kind: Pod\nmetadata: {name: caf\xe9}\n")
     with pytest.raises(Unreadable, match="not UTF-8"):
-        documents.read_text(tmp_path / "latin.yaml")
+        documents.decode(documents.read_bytes(tmp_path / "latin.yaml"))
     (tmp_path / "bom.yaml").write_bytes(b"\xef\xbb\xbfkind: Pod\n")
-    assert documents.read_text(tmp_path / "bom.yaml") == "kind: Pod\n"
+    assert documents.decode(documents.read_bytes(tmp_path / "bom.yaml")) == "kind: Pod\n"
 
 
 def test_a_file_read_a_document_at_a_time_is_still_checked_whole(tmp_path: Path) -> None:

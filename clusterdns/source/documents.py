@@ -129,11 +129,6 @@ def decode(data: bytes, start: int = 0) -> str:
                          f"{start + exc.start})") from None
 
 
-def read_text(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> str:
-    """The text of `path`, read as `read_bytes` reads it."""
-    return decode(read_bytes(path, max_bytes))
-
-
 def _unconstructible(exc: ValueError) -> str:
     """A value the parser read but Python cannot hold, such as a 5,000-digit number."""
     return f"a value clusterdns cannot read ({str(exc).split(';')[0]})"
