@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusterdns import shards
+from clusterdns import shards, snapshot
 from clusterdns.freeing import STEP
+from clusterdns.serve.reload import compare
 from clusterdns.shards import Shards
+from clusterdns.snapshot import Snapshot
+from clusterdns.source.manifests import LoadOptions
+from clusterdns.source.state import State
+from clusterdns.zone.settings import ZoneSettings
 
 KEYS = st.one_of(st.text(max_size=3), st.integers(-3, 3), st.tuples(st.text(max_size=2)))
 OPERATIONS = st.lists(st.tuples(st.sampled_from(["set", "setdefault"]), KEYS, st.integers()))
@@ -37,6 +44,30 @@ def test_shards_answer_as_a_dict_built_the_same_way(operations) -> None:
         assert key in mapping and mapping[key] == model[key] == mapping.get(key)
     assert "absent" not in mapping or "absent" in model
     assert mapping.get(("not", "there")) is None and mapping.get(("not", "there"), 5) == 5
+
+
+PAIRS = st.lists(st.tuples(KEYS, st.integers(0, 2)))
+
+
+@given(PAIRS, PAIRS)
+def test_equality_is_a_dicts_whichever_the_sides(first, second) -> None:
+    """Shards against Shards compares shard by shard; against a dict, key by key; both
+    as two dicts would, order aside."""
+    expected = dict(first) == dict(second)
+    left, right = Shards(first), Shards(reversed(list(dict(second).items())))
+    assert (left == right) is expected and (right == left) is expected
+    assert (left == dict(second)) is expected and (dict(second) == left) is expected
+    assert (left != right) is not expected
+    assert left == Shards(dict(first).items()) and left == dict(first)
+    assert left != list(first)
+
+
+def test_a_table_is_a_dict_until_it_is_big() -> None:
+    items = [(i, str(i)) for i in range(5)]
+    small, big = shards.table_for(shards.SHARDED_KEYS, items), shards.table_for(
+        shards.SHARDED_KEYS + 1, items)
+    assert type(small) is dict and isinstance(big, Shards)
+    assert small == big and list(big.items()) == items
 
 
 def test_keys_spread_over_every_shard_and_order_survives_many_chunks() -> None:
@@ -85,3 +116,54 @@ def test_list_at_gives_a_defaultdicts_list_and_remembers_its_order() -> None:
     mapping.list_at("a").append(2)
     mapping.list_at("b").append(3)
     assert list(mapping.items()) == [("b", [1, 3]), ("a", [2])]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+DUPLICATES = """\
+apiVersion: v1
+kind: Service
+metadata: {name: %s, namespace: default}
+spec: {clusterIP: %s, ports: [{port: 80}]}
+"""
+
+
+@pytest.mark.parametrize("folder", [
+    "manifests", "tests/manifests/cluster", "tests/manifests/names",
+    *(f"tests/manifests/apps/{app}" for app in ("guestbook", "installed", "shop", "stateful")),
+    "copies"])
+def test_a_reload_made_in_shards_gives_what_one_made_in_dicts(
+        folder: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past `SHARDED_KEYS` objects a load, its checks and its comparison keep their maps
+    (the last copy of each object, where each came from, the endpoints by service) in
+    Shards. Here every map is, and every result must be the same: the order of objects
+    and of their origins included."""
+    if folder == "copies":  # copies in path order, one differing, and a derived address
+        (tmp_path / "a.yaml").write_text(DUPLICATES % ("one", "10.96.0.50")
+                                         + "---\n" + DUPLICATES % ("three", '""'))
+        (tmp_path / "b.yaml").write_text(DUPLICATES % ("one", "10.96.0.51") + "---\n"
+                                         + DUPLICATES % ("two", "10.96.0.52"))
+        paths = [tmp_path]
+    else:
+        paths = [ROOT / folder]
+
+    def take() -> Snapshot:
+        return snapshot.take(paths, LoadOptions(), ZoneSettings(), State())
+
+    in_dicts = take()
+    monkeypatch.setattr(shards, "SHARDED_KEYS", 0)
+    in_shards = take()
+    assert isinstance(in_shards.loaded.origins, Shards)
+    assert not isinstance(in_dicts.loaded.origins, Shards)
+    assert [str(p) for p in in_shards.loaded.errors] == [str(p) for p in in_dicts.loaded.errors]
+    assert [str(w) for w in in_shards.warnings] == [str(w) for w in in_dicts.warnings]
+    assert in_shards.loaded.cluster == in_dicts.loaded.cluster
+    assert list(in_shards.loaded.origins.items()) == list(in_dicts.loaded.origins.items())
+    assert in_dicts.zone is not None and in_shards.zone is not None
+    assert list(in_shards.zone.nodes.items()) == list(in_dicts.zone.nodes.items())
+    assert in_shards.state == in_dicts.state
+    cluster = in_dicts.loaded.cluster
+    emptied = replace(cluster, services=cluster.services[1:], pods=cluster.pods[1:],
+                      endpoints=cluster.endpoints[1:])
+    in_shards_changes = compare(emptied, cluster)
+    monkeypatch.setattr(shards, "SHARDED_KEYS", 10**9)
+    assert in_shards_changes == compare(emptied, cluster)

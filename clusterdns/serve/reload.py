@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -32,11 +32,11 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from .. import snapshot
-from ..freeing import STEP, empty, empty_mapping
-from ..shards import Shards, empty_table
+from ..freeing import STEP, empty
+from ..shards import Shards, Table, empty_table, table_for
 from ..source import folders, state
 from ..source.manifests import FileCache, ManifestError
-from ..source.model import Cluster
+from ..source.model import Cluster, Pod, Service
 from ..source.problems import ManifestWarning
 from ..source.state import State
 from ..zone.build import Zone
@@ -87,14 +87,17 @@ def compare(old: Cluster, new: Cluster) -> ClusterChanges:
     object or from EndpointSlices, because that is the unit a reader of the log thinks in.
     """
     return ClusterChanges(
-        services=_counts({s.key: s for s in old.services}, {s.key: s for s in new.services}),
-        pods=_counts({(p.namespace, p.name): p for p in old.pods},
-                     {(p.namespace, p.name): p for p in new.pods}),
+        services=_counts(_by_key(old.services), _by_key(new.services)),
+        pods=_counts(_by_key(old.pods), _by_key(new.pods)),
         endpoints=_counts(_endpoints_by_service(old), _endpoints_by_service(new)),
     )
 
 
-def _counts(old: dict[Hashable, object], new: dict[Hashable, object]) -> Counts:
+def _by_key(items: Sequence[Service] | Sequence[Pod]) -> Table[Hashable, object]:
+    return table_for(len(items), ((item.key, item) for item in items))
+
+
+def _counts(old: Table[Hashable, object], new: Table[Hashable, object]) -> Counts:
     """The counts between two mappings made for them, which are emptied after.
 
     Their keys are pairs made for them, one per object: freed with the mappings, 50,000
@@ -105,13 +108,13 @@ def _counts(old: dict[Hashable, object], new: dict[Hashable, object]) -> Counts:
         removed=sum(1 for key in old if key not in new),
         changed=sum(1 for key, value in new.items() if key in old and old[key] != value),
     )
-    empty_mapping(old)
-    empty_mapping(new)
+    empty_table(old)
+    empty_table(new)
     return counts
 
 
-def _endpoints_by_service(cluster: Cluster) -> dict[tuple[str, str], list[object]]:
-    grouped: dict[tuple[str, str], list[object]] = {}
+def _endpoints_by_service(cluster: Cluster) -> Table[tuple[str, str], list[object]]:
+    grouped: Table[tuple[str, str], list[object]] = table_for(len(cluster.endpoints))
     for endpoint_set in cluster.endpoints:
         grouped.setdefault((endpoint_set.namespace, endpoint_set.service), []).append(endpoint_set)
     return grouped

@@ -73,7 +73,6 @@ def assign(services: list[Service], cidrs: Iterable[str] = DEFAULT_CIDRS,
     """`services` with every missing cluster IP filled in, in the same order, and the
     derived addresses by service (to remember for next time)."""
     networks = parse_cidrs(cidrs)
-    taken = {ip for service in services for ip in service.cluster_ips}
     wanted: list[tuple[Key, int]] = []
     for service in services:
         if service.type == EXTERNAL_NAME or service.headless:
@@ -89,6 +88,9 @@ def assign(services: list[Service], cidrs: Iterable[str] = DEFAULT_CIDRS,
                     f"Service {service.namespace}/{service.name} needs an IPv{version} "
                     f"cluster IP but no IPv{version} --service-cidr is set")
             wanted.append((service.key, version))
+    if not wanted:  # every service gives its address: no set of every address
+        return services, {}
+    taken = {ip for service in services for ip in service.cluster_ips}
     derived = _allocate(wanted, networks, taken, remembered or {})
     filled = []
     for service in services:

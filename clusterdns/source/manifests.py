@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from ..freeing import empty, empty_mapping
-from ..shards import Shards, Table, empty_table
+from ..shards import Shards, Table, empty_table, table_for, unordered_values
 from . import addresses, documents, hostnames, workloads
 from .addresses import AddressBook
 from .documents import DEFAULT_MAX_FILE_BYTES, Unreadable
@@ -325,7 +325,7 @@ class _Assembly:
         self.errors: list[ManifestError] = []
         self.warnings: list[ManifestWarning] = []
         self.book = AddressBook()
-        self.origins: dict[tuple[str, str, str], tuple[str, int]] = {}
+        self.origins: Table[tuple[str, str, str], tuple[str, int]] = {}
         self.read: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self.generated: Counter[str] = Counter()
@@ -336,6 +336,7 @@ class _Assembly:
 
     def run(self, parsed: list[Parsed]) -> Cluster:
         objects = self._deduplicated(parsed)
+        self.origins = table_for(len(objects))
         services: list[tuple[Service, Parsed]] = []
         written: list[Pod] = []
         owners: list[tuple[Workload, Parsed]] = []
@@ -376,9 +377,9 @@ class _Assembly:
     def _deduplicated(self, parsed: list[Parsed]) -> list[Parsed]:
         """One object per kind, namespace and name: the last copy in path order, as
         applying every file in turn would leave it."""
-        last: dict[tuple[str, str, str], Parsed] = {}
+        last: Table[tuple[str, str, str], int] = table_for(len(parsed))  # key: its index
         not_objects: list[Parsed] = []
-        for item in parsed:
+        for index, item in enumerate(parsed):
             if not item.used:
                 if item.kind:
                     self.skipped[item.kind] += 1
@@ -386,14 +387,15 @@ class _Assembly:
                     not_objects.append(item)
                 continue
             key = (item.kind, item.namespace, item.name)
-            earlier = last.pop(key, None)  # popped: the object now stands where it was last
-            if earlier is not None and earlier.value != item.value:
+            at = last.get(key)
+            if at is not None and parsed[at].value != item.value:
+                earlier = parsed[at]
                 self.warnings.append(ManifestWarning(
                     item.file, item.doc, _join(item.field, "metadata.name"),
                     f"{item.kind} {item.namespace}/{item.name} differs from its copy in "
                     f"{earlier.file}: document {earlier.doc}; this later copy wins, as "
                     "`kubectl apply -R` would leave it"))
-            last[key] = item
+            last[key] = index
         if not_objects:
             names = [f"{i.file}" + (f": document {i.doc}" if i.doc > 1 else "")
                      for i in not_objects]
@@ -404,10 +406,14 @@ class _Assembly:
                 "", 0, "", f"skipped {len(not_objects)} document(s) without apiVersion and "
                 f"kind (not Kubernetes objects, e.g. Helm values or an old kustomization): "
                 f"{shown}"))
-        kept = list(last.values())
+        # Each object stands where its last copy is, as the last `kubectl apply` leaves it.
+        wanted = bytearray(len(parsed))
+        for at in unordered_values(last):
+            wanted[at] = 1
+        kept = [item for item, keep in zip(parsed, wanted, strict=True) if keep]
         for item in kept:
             self.read[item.kind] += 1
-        empty_mapping(last)  # a key made per object: 100,000 freed at once hold the lock ~14 ms
+        empty_table(last)  # a key made per object: 100,000 freed at once hold the lock ~14 ms
         return kept
 
     def _services(self, services: list[tuple[Service, Parsed]]) -> list[Service]:
@@ -417,7 +423,7 @@ class _Assembly:
         except ValueError as exc:
             self.errors.append(ManifestError("--service-cidr", 0, "", str(exc)))
             return [s for s, _ in services]
-        owners: dict[str, Parsed] = {}
+        owners: Table[str, Parsed] = table_for(len(services))
         for service, item in services:
             for i, ip in enumerate(service.cluster_ips):
                 path = _join(item.field, "spec.clusterIP" if i == 0 else "spec.clusterIPs")

@@ -38,6 +38,7 @@ from .settings import DNS_SCHEMA_VERSION, ZoneSettings
 Node = Mapping[int, tuple[Record, ...]]
 # A ready (or published) address with the ports it serves.
 Endpoint = tuple[EndpointAddress, tuple[EndpointPort, ...]]
+ServiceEndpoints = shards.Table[tuple[str, str], list[Endpoint]]  # by namespace and name
 
 # Past this many names a dict's growth holds the interpreter lock for more than ~3 ms
 # (its table moves whole): a reload beside a bigger zone builds in `Shards`.
@@ -421,27 +422,26 @@ def endpoint_label(address: EndpointAddress) -> str:
     return address.hostname or dashed(address.ip)
 
 
-def service_endpoints(cluster: Cluster) -> dict[tuple[str, str], list[Endpoint]]:
+def service_endpoints(cluster: Cluster) -> ServiceEndpoints:
     """The endpoints of every service, as an endpoints controller would publish them.
 
     Hand-written Endpoints or EndpointSlices of the service's name win; otherwise a
     selector picks the namespace's pods that have an IP. Not-ready addresses are dropped
     unless the service publishes them.
     """
-    written: dict[tuple[str, str], list[Endpoint]] = defaultdict(list)
+    written: ServiceEndpoints = shards.table_for(len(cluster.endpoints))
     for endpoint_set in cluster.endpoints:
         key = (endpoint_set.namespace, endpoint_set.service)
-        written[key] += [(a, endpoint_set.ports) for a in endpoint_set.addresses]
+        written.setdefault(key, []).extend(
+            (a, endpoint_set.ports) for a in endpoint_set.addresses)
     by_label = pods_by_label(cluster.pods)
-    result = {}
+    result: ServiceEndpoints = shards.table_for(len(cluster.services))
     for service in cluster.services:
         if service.type == EXTERNAL_NAME:
             continue
         key = service.key
         if key in written:
-            # Taken out, so what is left to free at the end is only what no service uses:
-            # 50,000 services' lists and key pairs freed at once held the lock for 16 ms.
-            entries = written.pop(key)
+            entries = written[key]
         elif service.selector:
             entries = []
             for pod in selected(by_label, service):
@@ -457,10 +457,13 @@ def service_endpoints(cluster: Cluster) -> dict[tuple[str, str], list[Endpoint]]
             entries = []
         result[key] = (entries if service.publish_not_ready
                        else [entry for entry in entries if entry[0].ready])
+    # Let go a key at a time: 50,000 services' lists and key pairs freed at once held
+    # the lock for 16 ms. The lists a service took are still the result's.
+    shards.empty_table(written)
     return result
 
 
-def release(endpoints: dict[tuple[str, str], list[Endpoint]]) -> None:
+def release(endpoints: ServiceEndpoints) -> None:
     """Empty what `service_endpoints` gave, a slice at a time, once it is used.
 
     Each endpoint is a pair made for the mapping; freed with it at once, 100,000 of them
@@ -469,7 +472,7 @@ def release(endpoints: dict[tuple[str, str], list[Endpoint]]) -> None:
     """
     for entries in endpoints.values():
         empty(entries)
-    empty_mapping(endpoints)  # the key pairs too
+    shards.empty_table(endpoints)  # the key pairs too
 
 
 PodIndex = Mapping[tuple[str, str, str], list[Pod]]

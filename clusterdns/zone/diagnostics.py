@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from ..freeing import empty_mapping
+from ..shards import empty_table, table_for
 from ..source.model import EXTERNAL_NAME, Cluster, Pod, Service
 from ..source.problems import ManifestWarning
 from .build import Endpoint, pods_by_label, selected, service_endpoints
@@ -30,7 +30,7 @@ def empty_names(cluster: Cluster, origin: str, origins: Origins | None = None,
     if endpoints is None:
         endpoints = service_endpoints(cluster)
     by_label = pods_by_label(cluster.pods)
-    services = {s.key: s for s in cluster.services}
+    services = table_for(len(cluster.services), ((s.key, s) for s in cluster.services))
     warnings = []
     for service in cluster.services:
         if service.headless and service.type != EXTERNAL_NAME and not endpoints[service.key]:
@@ -51,7 +51,7 @@ def empty_names(cluster: Cluster, origin: str, origins: Origins | None = None,
         if claim.name == origin or claim.name.endswith("." + origin):
             warnings.append(where(*claim.owner, "", f"{claim.name} is inside the cluster "
                                   f"zone {origin}: not served (its names are the cluster's)"))
-    empty_mapping(services)  # a key pair made per service: 50,000 freed at once take 5 ms
+    empty_table(services)  # a key pair made per service: 50,000 freed at once take 5 ms
     return warnings
 
 
