@@ -4,7 +4,7 @@ A dict that outgrows its table moves every entry into one twice the size, in one
 At 500,000 names that is ~15 MB of fresh memory, 13 ms in a quiet process and up to 50 ms
 in a busy server, with the interpreter lock held while a reload thread keeps the server
 from answering. `Shards` spreads the keys over `SHARDS` dicts by hash, so each table is
-1/64th of the whole and grows in well under a millisecond.
+1/256th of the whole and grows in well under a millisecond.
 
 The hash of a str differs from process to process, so the order in which keys were first
 added is kept apart, in lists of `STEP`: iteration follows it, as a dict's does, and a zone
@@ -21,7 +21,7 @@ from .freeing import STEP, empty, empty_mapping
 K = TypeVar("K")
 V = TypeVar("V")
 
-SHARDS = 64  # a power of two: the shard is the hash's low bits
+SHARDS = 256  # a power of two: the shard is the hash's low bits
 _MASK = SHARDS - 1
 # A dict grows at 43,691 keys into a 2.6 MB table: 1.5-3 ms to fill on a VM. Bigger maps
 # are Shards.
@@ -29,7 +29,7 @@ SHARDED_KEYS = 40_000
 
 
 class Shards(Mapping[K, V]):
-    """A mapping that grows like a dict in insertion order, but a sixty-fourth at a time.
+    """A mapping that grows like a dict in insertion order, but a 256th at a time.
 
     Keys are never removed one by one: a reload builds a new mapping and `release`s the
     old one.
