@@ -222,51 +222,65 @@ def _serial(zone: Zone) -> int:
 
 
 def _retire(retired: list[Cluster | Zone | None], new: Cluster) -> ClusterChanges:
-    """What changed since the retired cluster; the retired cluster and zone die here.
-
-    They die piece by piece: freed at once, a zone of 100,000 endpoints is one cascade of
-    deallocations in C, some 30 ms with the interpreter lock held while the server waits.
-    The pieces are held here, the zone and cluster let go, then the pieces freed a few
-    thousand at a time. The zone's name maps are emptied a name at a time too, when
-    nothing else holds the zone (a transfer may still be reading it: then it is left
-    whole, and freed by its last holder).
-    """
-    old, zone = retired
-    retired.clear()
+    """What changed since the retired cluster; the retired cluster and zone die here, a
+    piece at a time (`_let_go`)."""
     # The comparison's mappings hold a key pair per object; with the collector on they
     # reach its oldest generation, and each full pass over them (three during a reload
     # of 50,000 services) held the lock for up to 47 ms. Nothing here makes a cycle.
     with collector_paused(freeze=False):
+        old = retired[0]
         changes = compare(old if isinstance(old, Cluster) else Cluster(), new)
-        pieces = _pieces(old, zone)
-        maps = _own_maps(old, zone)
-        del old, zone
-        for mapping in maps:  # 500,000 names let go at once held the lock for ~40 ms
-            empty_table(mapping)
-        while pieces:
-            empty(pieces.pop())
+        del old  # `_let_go` must hold the only names, or it frees less in steps
+        _let_go(retired)
     return changes
+
+
+def _let_go(retired: list[Cluster | Zone | None]) -> None:
+    """Free a cluster and the zone built from it (either may be None) piece by piece.
+
+    Freed at once, a zone of 100,000 endpoints is one cascade of deallocations in C,
+    some 30 ms with the interpreter lock held while the server waits; a cluster of
+    150,000 services read again for nothing, 115 ms. The pieces are held here, the zone
+    and cluster let go, then the pieces freed a few thousand at a time. The big maps
+    (names, where each object came from) are emptied a key at a time too, when nothing
+    else holds their zone or cluster (a transfer may still be reading it: then it is left
+    whole, and freed by its last holder).
+    """
+    cluster, zone = retired
+    retired.clear()
+    pieces = _pieces(cluster, zone)
+    maps = _own_maps(cluster, zone)
+    del cluster, zone
+    for mapping in maps:  # 500,000 names let go at once held the lock for ~40 ms
+        empty_table(mapping)
+    while pieces:
+        empty(pieces.pop())
 
 
 def _own_maps(cluster: Cluster | Zone | None, zone: Cluster | Zone | None,
               ) -> list[dict[Any, Any] | Shards[Any, Any]]:
     """The retired zone's and clusters' big dicts (names, services, where each object
-    came from), biggest first; none when something besides `_retire` holds the zone.
+    came from), biggest first; none when something besides `_let_go` holds them.
 
     Counted references are the test of ownership: emptying a dict that a transfer still
     reads would change its answers, and a count that is off only keeps a dict whole."""
-    # `_retire`'s name, this function's and getrefcount's argument: nobody else's.
-    if not isinstance(zone, Zone) or sys.getrefcount(zone) != 3:
-        return []
-    maps = [zone.nodes, zone.additional, zone.parts]
-    # `cluster`: `_retire`'s name, this function's, the argument, and the zone's field
-    # when it is the cluster the zone was built from; else that one: the field, the
-    # argument.
+    maps: list[object] = []
+    built_from = None
+    if zone is not None:
+        # `_let_go`'s name, this function's and getrefcount's argument: nobody else's.
+        if not isinstance(zone, Zone) or sys.getrefcount(zone) != 3:
+            return []
+        maps += [zone.nodes, zone.additional, zone.parts]
+        built_from = zone.cluster
+        # The cluster it was built from, when not `cluster`: the field, this name and
+        # the argument.
+        if built_from is not cluster and sys.getrefcount(built_from) == 3:
+            maps.append(built_from.origins)
+    # `cluster`: `_let_go`'s name, this function's, the argument, and the zone's field
+    # and the name above when it is the cluster the zone was built from.
     if isinstance(cluster, Cluster) and (
-            sys.getrefcount(cluster) == 3 + (zone.cluster is cluster)):
+            sys.getrefcount(cluster) == 3 + 2 * (built_from is cluster)):
         maps.append(cluster.origins)
-    if zone.cluster is not cluster and sys.getrefcount(zone.cluster) == 2:
-        maps.append(zone.cluster.origins)
     unique = {id(m): m for m in maps if isinstance(m, dict | Shards)}
     return sorted(unique.values(), key=len, reverse=True)
 
@@ -494,11 +508,20 @@ class Reloader:
             taken = snapshot.take(self.config.manifests, self.config.source, self.config.zone,
                                   self.known, self.cache, self.zone, self.cluster, number)
         seconds = time.perf_counter() - started
-        if not taken.ok:
-            return _Attempt(None, None, taken.loaded.errors, taken.warnings, taken.state,
-                            seconds)
-        return _Attempt(taken.loaded.cluster, taken.zone, [], taken.warnings, taken.state,
-                        seconds)
+        if taken.ok and taken.zone is not None:
+            return _Attempt(taken.loaded.cluster, taken.zone, [], taken.warnings,
+                            taken.state, seconds)
+        # Nothing read is served: the files have problems, or they hold what is served
+        # already (then `self.cluster` stands for what was read, being equal to it).
+        # What was read dies here, off the loop and a piece at a time, not in one
+        # cascade wherever the last reference happens to go.
+        attempt = _Attempt(None if not taken.ok else self.cluster, None,
+                           taken.loaded.errors, taken.warnings, taken.state, seconds)
+        unused: list[Cluster | Zone | None] = [taken.loaded.cluster, None]
+        del taken
+        with collector_paused(freeze=False):
+            _let_go(unused)
+        return attempt
 
     def _number(self, known: State, digest: str, newest_change: int) -> State:
         """Number new content through the state file, which every worker shares.
